@@ -1,0 +1,217 @@
+/**
+ * One request to Apiframe, with a timeout per attempt, the caller's AbortSignal, and retries that are safe: GETs, and
+ * POSTs that carry an Idempotency-Key (so a repeat returns the original instead of doing the work twice). Backoff is
+ * full-jitter exponential with a cap; a Retry-After header sets the wait instead.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import type * as z from 'zod';
+import { SeedanceError } from '../errors.js';
+import { log } from '../log.js';
+import {
+  ApiframeError,
+  errorFromResponse,
+  NetworkError,
+  ProtocolError,
+  RateLimitError,
+  ServerError,
+  TimeoutError,
+} from './errors.js';
+
+export interface HttpOptions {
+  baseUrl: string;
+  apiKey: string | undefined;
+  /** Per attempt, covering the whole response body. */
+  timeoutMs: number;
+  /** Further attempts after the first. */
+  maxRetries: number;
+  retryBaseMs: number;
+  retryCapMs: number;
+  /** A Retry-After longer than this is not waited for: the error goes back to the agent with the wait in it. */
+  maxRetryAfterMs: number;
+  userAgent: string;
+  sleep?: (ms: number, signal: AbortSignal | undefined) => Promise<void>;
+  random?: () => number;
+}
+
+export const DEFAULT_HTTP_OPTIONS = {
+  timeoutMs: 30_000,
+  maxRetries: 3,
+  retryBaseMs: 250,
+  retryCapMs: 8_000,
+  maxRetryAfterMs: 30_000,
+} as const;
+
+export interface StreamBody {
+  /** Called once per attempt: a retry needs a fresh stream. */
+  open: () => ReadableStream<Uint8Array>;
+  contentType: string;
+  length: number;
+}
+
+export interface RequestSpec<T> {
+  method: 'GET' | 'POST';
+  path: string;
+  query?: Record<string, string | number | undefined>;
+  json?: unknown;
+  stream?: StreamBody;
+  idempotencyKey?: string;
+  timeoutMs?: number;
+  signal?: AbortSignal | undefined;
+  schema: z.ZodType<T>;
+}
+
+export interface Response<T> {
+  status: number;
+  data: T;
+  attempts: number;
+}
+
+export class CancelledError extends SeedanceError {
+  constructor(operation: string) {
+    super('cancelled', `${operation}: cancelled by the client`, {
+      recovery: 'The request was cancelled; nothing more was done.',
+    });
+  }
+}
+
+function defaultSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return delay(ms, undefined, signal === undefined ? undefined : { signal });
+}
+
+export class HttpClient {
+  readonly options: HttpOptions;
+
+  constructor(options: HttpOptions) {
+    this.options = options;
+  }
+
+  async request<T>(spec: RequestSpec<T>): Promise<Response<T>> {
+    const operation = `${spec.method} ${spec.path.replace(/\?.*$/, '')}`;
+    const retrySafe = spec.method === 'GET' || spec.idempotencyKey !== undefined;
+    const sleep = this.options.sleep ?? defaultSleep;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const data = await this.attempt(spec, operation);
+        return { status: data.status, data: data.body, attempts: attempt + 1 };
+      } catch (error) {
+        if (spec.signal?.aborted) throw new CancelledError(operation);
+        if (!(error instanceof ApiframeError) || !retrySafe || !isTransient(error)) throw error;
+        if (attempt >= this.options.maxRetries) throw error;
+        const wait = this.backoff(attempt, error);
+        if (wait === undefined) throw error;
+        log.debug('retrying upstream call', {
+          operation,
+          attempt: attempt + 1,
+          code: error.code,
+          waitMs: wait,
+        });
+        try {
+          await sleep(wait, spec.signal);
+        } catch {
+          throw new CancelledError(operation);
+        }
+      }
+    }
+  }
+
+  /** Milliseconds before the next attempt, or undefined when the server asks for a longer wait than allowed. */
+  private backoff(attempt: number, error: ApiframeError): number | undefined {
+    if (error instanceof RateLimitError && error.retryAfterMs !== undefined) {
+      return error.retryAfterMs <= this.options.maxRetryAfterMs ? error.retryAfterMs : undefined;
+    }
+    const ceiling = Math.min(this.options.retryCapMs, this.options.retryBaseMs * 2 ** attempt);
+    return Math.floor((this.options.random ?? Math.random)() * ceiling);
+  }
+
+  private async attempt<T>(spec: RequestSpec<T>, operation: string): Promise<{ status: number; body: T }> {
+    const url = new URL(spec.path, this.options.baseUrl);
+    for (const [key, value] of Object.entries(spec.query ?? {})) {
+      if (value !== undefined) url.searchParams.set(key, String(value));
+    }
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      'user-agent': this.options.userAgent,
+    };
+    if (this.options.apiKey !== undefined) headers['x-api-key'] = this.options.apiKey;
+    if (spec.idempotencyKey !== undefined) headers['idempotency-key'] = spec.idempotencyKey;
+    let body: string | ReadableStream<Uint8Array> | undefined;
+    if (spec.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(spec.json);
+    } else if (spec.stream !== undefined) {
+      headers['content-type'] = spec.stream.contentType;
+      headers['content-length'] = String(spec.stream.length);
+      body = spec.stream.open();
+    }
+    const timeoutMs = spec.timeoutMs ?? this.options.timeoutMs;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = spec.signal === undefined ? timeout : AbortSignal.any([spec.signal, timeout]);
+    const mayHaveActed = spec.method === 'POST';
+    const ctx = { operation };
+    let response: globalThis.Response;
+    let text: string;
+    try {
+      response = await fetch(url, {
+        method: spec.method,
+        headers,
+        body,
+        signal,
+        redirect: 'error',
+        ...(body instanceof ReadableStream ? { duplex: 'half' } : {}),
+      } as RequestInit);
+      text = await response.text();
+    } catch (error) {
+      if (spec.signal?.aborted) throw new CancelledError(operation);
+      if (timeout.aborted) throw new TimeoutError(ctx, timeoutMs, mayHaveActed);
+      const own = ownErrorIn(error);
+      if (own !== undefined) throw own;
+      throw new NetworkError(ctx, error, mayHaveActed);
+    }
+    let parsed: unknown;
+    let parseFailed = false;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      parseFailed = true;
+    }
+    if (!response.ok) {
+      throw errorFromResponse({ operation, mayHaveActed }, response.status, parsed, response.headers);
+    }
+    if (parseFailed) {
+      throw new ProtocolError(
+        { ...ctx, status: response.status },
+        'the response body is not valid JSON',
+        mayHaveActed,
+      );
+    }
+    const checked = spec.schema.safeParse(parsed);
+    if (!checked.success) {
+      const where = checked.error.issues[0]?.path.map(String).join('.') || 'body';
+      throw new ProtocolError(
+        { ...ctx, status: response.status },
+        `the response does not have the documented shape (at ${where})`,
+        mayHaveActed,
+      );
+    }
+    return { status: response.status, body: checked.data };
+  }
+}
+
+function isTransient(error: ApiframeError): boolean {
+  return (
+    error instanceof RateLimitError ||
+    error instanceof ServerError ||
+    error instanceof TimeoutError ||
+    error instanceof NetworkError ||
+    error instanceof ProtocolError
+  );
+}
+
+/** A failure of ours (a file that shrank mid-upload, say) arrives wrapped in fetch's TypeError. */
+function ownErrorIn(error: unknown): SeedanceError | undefined {
+  for (let current = error, depth = 0; current instanceof Error && depth < 4; depth++) {
+    if (current instanceof SeedanceError) return current;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

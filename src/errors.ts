@@ -1,0 +1,50 @@
+/**
+ * Every failure the product can explain is a SeedanceError: a stable `code`, a message that says what went wrong,
+ * and `recovery`, which says what the agent should do next. The server's one error boundary turns these into
+ * `isError` results; anything else is reported as an internal error.
+ */
+import type { FieldIssue } from './params.js';
+
+export interface ErrorInit {
+  recovery: string;
+  /** Facts an agent may act on (field names, credit figures, a job id); put into the result's structured content. */
+  details?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+export class SeedanceError extends Error {
+  readonly code: string;
+  readonly recovery: string;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: string, message: string, init: ErrorInit) {
+    super(message, init.cause === undefined ? undefined : { cause: init.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.recovery = init.recovery;
+    this.details = init.details ?? {};
+  }
+}
+
+/** Arguments that fail the parameter model: named per field, never sent upstream. */
+export class InvalidArgumentsError extends SeedanceError {
+  readonly issues: FieldIssue[];
+
+  constructor(
+    issues: FieldIssue[],
+    recovery = 'Correct the named fields and call again; nothing was submitted.',
+  ) {
+    const list = issues.map((i) => `${i.field}: ${i.message}`).join('; ');
+    super('invalid_arguments', `Invalid arguments: ${list}`, { recovery, details: { issues } });
+    this.issues = issues;
+  }
+}
+
+export class ConfigError extends SeedanceError {
+  constructor(variable: string, message: string) {
+    super('config_error', `${variable}: ${message}`, {
+      recovery: `Fix ${variable} in the server's environment (the "env" block of the MCP client configuration) and restart the server.`,
+      details: { variable },
+    });
+  }
+}
