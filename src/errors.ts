@@ -48,3 +48,31 @@ export class ConfigError extends SeedanceError {
     });
   }
 }
+
+/** The client cancelled the request: waiting stops; a job already submitted runs on. */
+export class CancelledError extends SeedanceError {
+  constructor(what: string) {
+    super('cancelled', `${what}: cancelled by the client`, {
+      recovery: 'Nothing more was done. A job already submitted keeps running: get_video finds it.',
+    });
+  }
+}
+
+/** Waits `ms`, or throws CancelledError as soon as `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal, what = 'waiting'): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new CancelledError(what));
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new CancelledError(what));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FileRejectedError, MissingApiKeyError, newIdempotencyKey } from '../src/apiframe/client.js';
+import { MissingApiKeyError, newIdempotencyKey } from '../src/apiframe/client.js';
 import {
   AuthenticationError,
   ConflictError,
@@ -16,9 +16,10 @@ import {
   TimeoutError,
   UpstreamValidationError,
 } from '../src/apiframe/errors.js';
-import { CancelledError } from '../src/apiframe/http.js';
 import { JobAcceptedSchema } from '../src/apiframe/schemas.js';
-import { packageAsset } from '../src/package-files.js';
+import { CancelledError } from '../src/errors.js';
+import { FileRejectedError, openLocalMedia } from '../src/files/local.js';
+import { packageAsset, packageRoot } from '../src/package-files.js';
 import { AgentSeedanceParams, wireBody } from '../src/params.js';
 import { clientFor, type Sleeps, TEST_KEY, useSimulator } from './helpers/simulator.js';
 
@@ -95,7 +96,10 @@ describe('Apiframe client against the simulator', () => {
     const sim = await env.start();
     const client = clientFor(sim);
     const path = packageAsset('sample-start.png');
-    const upload = await client.uploadFile(path, { idempotencyKey: newIdempotencyKey() });
+    const file = await openLocalMedia(path, { allowedDirs: [packageRoot()] });
+    const upload = await client
+      .uploadFile(file, { idempotencyKey: newIdempotencyKey() })
+      .finally(() => file.handle.close());
     const bytes = await readFile(path);
     expect(upload).toMatchObject({ kind: 'image', contentType: 'image/png', byteSize: bytes.length });
     const stored = sim.uploads.get(upload.id);
@@ -111,15 +115,11 @@ describe('Apiframe client against the simulator', () => {
     expect(asset.status).toBe('Active');
   });
 
-  it('refuses a file whose bytes are no accepted type, before sending anything', async () => {
-    const sim = await env.start();
+  it('refuses a file whose bytes are no accepted type, before anything is sent', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'seedance-client-'));
     const path = join(dir, 'photo.png');
     await writeFile(path, 'this is text, not a PNG');
-    await expect(
-      clientFor(sim).uploadFile(path, { idempotencyKey: newIdempotencyKey() }),
-    ).rejects.toBeInstanceOf(FileRejectedError);
-    expect(sim.hits.get('upload')).toBeUndefined();
+    await expect(openLocalMedia(path, { allowedDirs: [dir] })).rejects.toBeInstanceOf(FileRejectedError);
   });
 
   it('needs a key for every operation and says where to set it', async () => {

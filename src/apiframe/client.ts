@@ -1,8 +1,7 @@
 /** Apiframe's v2 operations that seedance-mcp uses, over HttpClient. */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { constants, type promises as fs, promises as fsp } from 'node:fs';
 import { SeedanceError } from '../errors.js';
-import { formatBytes, type MediaType, SNIFF_BYTES, sniffMedia, UPLOAD_LIMITS } from '../media.js';
+import { FileRejectedError, type LocalFile } from '../files/local.js';
 import type { MediaKind, WireVideoRequest } from '../params.js';
 import { HttpClient, type HttpOptions } from './http.js';
 import {
@@ -29,12 +28,6 @@ export class MissingApiKeyError extends SeedanceError {
   }
 }
 
-export class FileRejectedError extends SeedanceError {
-  constructor(path: string, message: string, recovery: string) {
-    super('file_rejected', `${path}: ${message}`, { recovery, details: { path } });
-  }
-}
-
 export interface CallOptions {
   signal?: AbortSignal | undefined;
 }
@@ -51,11 +44,7 @@ export interface JobListQuery {
   cursor?: string;
 }
 
-export interface CheckedFile {
-  path: string;
-  size: number;
-  type: MediaType;
-}
+export type UploadSource = Pick<LocalFile, 'given' | 'handle' | 'size' | 'type'>;
 
 export interface Asset {
   assetId: string;
@@ -166,37 +155,31 @@ export class ApiframeClient {
   }
 
   /**
-   * Uploads a local file, streamed from disk in bounded chunks: a 50 MB video is never held in memory. The file is
-   * checked first (regular file, a type Apiframe accepts, within its size limit), so nothing doomed is sent.
+   * Uploads an open, checked local file (see files/local.ts), streamed from disk in bounded chunks: a 50 MB video is
+   * never held in memory.
    */
-  async uploadFile(path: string, options: KeyedCallOptions & { expectKind?: MediaKind }): Promise<Upload> {
+  async uploadFile(file: UploadSource, options: KeyedCallOptions): Promise<Upload> {
     this.requireKey();
-    const handle = await openRegularFile(path);
-    try {
-      const file = await checkOpenFile(handle, path, options.expectKind);
-      const boundary = `----seedance-${randomBytes(12).toString('hex')}`;
-      const head = Buffer.from(
-        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="upload.${file.type.extension}"\r\n` +
-          `Content-Type: ${file.type.contentType}\r\n\r\n`,
-      );
-      const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-      const response = await this.http.request({
-        method: 'POST',
-        path: '/v2/uploads',
-        stream: {
-          open: () => multipartStream(handle, path, file.size, head, tail),
-          contentType: `multipart/form-data; boundary=${boundary}`,
-          length: head.length + file.size + tail.length,
-        },
-        idempotencyKey: options.idempotencyKey,
-        timeoutMs: this.http.options.timeoutMs + Math.ceil(file.size / MIN_UPLOAD_BYTES_PER_MS),
-        signal: options.signal,
-        schema: UploadSchema,
-      });
-      return response.data;
-    } finally {
-      await handle.close();
-    }
+    const boundary = `----seedance-${randomBytes(12).toString('hex')}`;
+    const head = Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="upload.${file.type.extension}"\r\n` +
+        `Content-Type: ${file.type.contentType}\r\n\r\n`,
+    );
+    const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+    const response = await this.http.request({
+      method: 'POST',
+      path: '/v2/uploads',
+      stream: {
+        open: () => multipartStream(file, head, tail),
+        contentType: `multipart/form-data; boundary=${boundary}`,
+        length: head.length + file.size + tail.length,
+      },
+      idempotencyKey: options.idempotencyKey,
+      timeoutMs: this.http.options.timeoutMs + Math.ceil(file.size / MIN_UPLOAD_BYTES_PER_MS),
+      signal: options.signal,
+      schema: UploadSchema,
+    });
+    return response.data;
   }
 }
 
@@ -204,69 +187,8 @@ export function newIdempotencyKey(): string {
   return `seedance-mcp-${randomUUID()}`;
 }
 
-async function openRegularFile(path: string): Promise<fs.FileHandle> {
-  let handle: fs.FileHandle;
-  try {
-    // O_NONBLOCK: opening a FIFO must not hang waiting for a writer; it is refused below as not a regular file.
-    handle = await fsp.open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason =
-      code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : `cannot open (${code})`;
-    throw new FileRejectedError(path, reason, 'Check the path: give the absolute path of an existing file.');
-  }
-  return handle;
-}
-
-/** Checks an open file against Apiframe's upload rules; the same file stays open for the upload itself. */
-export async function checkOpenFile(
-  handle: fs.FileHandle,
-  path: string,
-  expectKind?: MediaKind,
-): Promise<CheckedFile> {
-  const stat = await handle.stat();
-  if (!stat.isFile()) {
-    throw new FileRejectedError(
-      path,
-      'not a regular file',
-      'Give the path of an ordinary file, not a directory or device.',
-    );
-  }
-  const head = Buffer.alloc(SNIFF_BYTES);
-  const { bytesRead } = await handle.read(head, 0, SNIFF_BYTES, 0);
-  const type = sniffMedia(head.subarray(0, bytesRead));
-  if (type === undefined) {
-    throw new FileRejectedError(
-      path,
-      'not a file type Apiframe accepts (judged by its contents, not its name)',
-      'Use PNG, JPEG, WebP or GIF images; MP4, WebM or MOV videos; MP3, WAV, OGG or M4A audio.',
-    );
-  }
-  if (expectKind !== undefined && type.kind !== expectKind) {
-    throw new FileRejectedError(
-      path,
-      `is ${type.kind === 'image' ? 'an' : 'a'} ${type.kind} (${type.contentType}), not ${expectKind === 'image' ? 'an' : 'a'} ${expectKind}`,
-      `Give ${expectKind === 'image' ? 'an' : 'a'} ${expectKind} file for this field.`,
-    );
-  }
-  const limit = UPLOAD_LIMITS[type.kind];
-  if (stat.size > limit) {
-    throw new FileRejectedError(
-      path,
-      `${formatBytes(stat.size)} is over Apiframe's ${formatBytes(limit)} limit for ${type.kind} files`,
-      `Shrink or trim the file below ${formatBytes(limit)}, or give a public URL to it instead.`,
-    );
-  }
-  return { path, size: stat.size, type };
-}
-
-function multipartStream(
-  handle: fs.FileHandle,
-  path: string,
-  size: number,
-  head: Buffer,
-  tail: Buffer,
-): ReadableStream<Uint8Array> {
+function multipartStream(file: UploadSource, head: Buffer, tail: Buffer): ReadableStream<Uint8Array> {
+  const { handle, size } = file;
   let position = 0;
   let stage: 'head' | 'body' | 'tail' | 'done' = 'head';
   return new ReadableStream<Uint8Array>(
@@ -284,7 +206,7 @@ function multipartStream(
           if (bytesRead === 0) {
             controller.error(
               new FileRejectedError(
-                path,
+                file.given,
                 'the file shrank while it was being uploaded',
                 'Wait until the file is complete, then call again.',
               ),

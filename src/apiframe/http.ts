@@ -3,9 +3,8 @@
  * POSTs that carry an Idempotency-Key (so a repeat returns the original instead of doing the work twice). Backoff is
  * full-jitter exponential with a cap; a Retry-After header sets the wait instead.
  */
-import { setTimeout as delay } from 'node:timers/promises';
 import type * as z from 'zod';
-import { SeedanceError } from '../errors.js';
+import { sleep as abortableSleep, CancelledError, SeedanceError } from '../errors.js';
 import { log } from '../log.js';
 import {
   ApiframeError,
@@ -33,9 +32,8 @@ export interface HttpOptions {
   random?: () => number;
 }
 
-export const DEFAULT_HTTP_OPTIONS = {
-  timeoutMs: 30_000,
-  maxRetries: 3,
+/** As Apiframe's own SDK: full jitter from 250 ms, capped at 8 s. */
+export const BACKOFF = {
   retryBaseMs: 250,
   retryCapMs: 8_000,
   maxRetryAfterMs: 30_000,
@@ -66,18 +64,6 @@ export interface Response<T> {
   attempts: number;
 }
 
-export class CancelledError extends SeedanceError {
-  constructor(operation: string) {
-    super('cancelled', `${operation}: cancelled by the client`, {
-      recovery: 'The request was cancelled; nothing more was done.',
-    });
-  }
-}
-
-function defaultSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return delay(ms, undefined, signal === undefined ? undefined : { signal });
-}
-
 export class HttpClient {
   readonly options: HttpOptions;
 
@@ -88,7 +74,7 @@ export class HttpClient {
   async request<T>(spec: RequestSpec<T>): Promise<Response<T>> {
     const operation = `${spec.method} ${spec.path.replace(/\?.*$/, '')}`;
     const retrySafe = spec.method === 'GET' || spec.idempotencyKey !== undefined;
-    const sleep = this.options.sleep ?? defaultSleep;
+    const sleep = this.options.sleep ?? abortableSleep;
     for (let attempt = 0; ; attempt++) {
       try {
         const data = await this.attempt(spec, operation);

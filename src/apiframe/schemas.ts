@@ -84,6 +84,8 @@ export interface Job {
   createdAt: string | undefined;
   completedAt: string | null;
   expired: boolean;
+  /** The prompt, when Apiframe echoes the job's input. */
+  prompt: string | null;
 }
 
 const LAST_FRAME_KEYS = ['lastFrameUrl', 'last_frame_url', 'lastFrame', 'last_frame'] as const;
@@ -122,5 +124,6 @@ export function normaliseJob(raw: RawJob): Job {
     createdAt: raw.createdAt,
     completedAt: raw.completedAt ?? null,
     expired: raw.expired ?? false,
+    prompt: typeof raw.input?.prompt === 'string' ? raw.input.prompt : null,
   };
 }
