@@ -323,8 +323,9 @@ export class Simulator {
           'content-type': 'application/json',
           'content-length': String(Buffer.byteLength(text)),
         });
-        res.write(text.slice(0, Math.floor(text.length / 2)));
-        res.socket?.destroy();
+        // Destroyed only once the headers and the first half are on the wire: destroying at once discards them, and
+        // the client would see a plain connection reset instead of a cut-off body.
+        res.write(text.slice(0, Math.floor(text.length / 2)), () => res.socket?.destroy());
         return;
       default:
         this.send(res, status, body, entry);
