@@ -57,7 +57,8 @@ export const MEDIA_KINDS = ['image', 'video', 'audio'] as const;
 export type MediaKind = (typeof MEDIA_KINDS)[number];
 
 export const ASSET_URI_PREFIX = 'asset://';
-const ASSET_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
+/** No colon: in an asset:// URI it would start a port, which the wire format (`format: uri`) refuses. */
+const ASSET_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 
 export function isAssetUri(value: string): boolean {
   return value.startsWith(ASSET_URI_PREFIX) && ASSET_ID.test(value.slice(ASSET_URI_PREFIX.length));
