@@ -88,9 +88,43 @@ export function mediaRefKind(value: string): MediaRefKind | undefined {
   return undefined;
 }
 
-/** What Apiframe accepts: an http(s) URL or an asset URI. Emits `format: uri`, as the spec does. */
+/** Characters RFC 3986 allows after the authority (pchar, "/", "?" and escapes); the rest must be percent-encoded. */
+const URI_TAIL_CHAR = /[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]/g;
+
+/**
+ * A URL as an RFC 3986 URI, the spec's `format: uri`. The WHATWG parser (z.url's normalize) already encodes spaces,
+ * non-ASCII, quotes and braces and punycodes the host, but leaves `|`, `^`, `[`, `]` and a stray `%` as they are.
+ */
+function asUri(href: string): string {
+  let url: URL;
+  try {
+    url = new URL(href);
+  } catch {
+    return href;
+  }
+  const tail = url.pathname + url.search + url.hash;
+  const head = href.slice(0, href.length - tail.length);
+  const hashAt = tail.indexOf('#');
+  const encode = (part: string) =>
+    part
+      .replace(/%(?![0-9A-Fa-f]{2})/g, '%25')
+      .replace(URI_TAIL_CHAR, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+  return hashAt === -1
+    ? head + encode(tail)
+    : `${head}${encode(tail.slice(0, hashAt))}#${encode(tail.slice(hashAt + 1))}`;
+}
+
+/**
+ * What Apiframe accepts: an http(s) URL or an asset URI. Emits `format: uri`, as the spec does, and sends the URL
+ * normalised and percent-encoded (a space as %20, and so on), so that what goes out is a URI the spec accepts.
+ */
 const remoteRef = z
-  .url({ protocol: /^(https?|asset)$/, error: 'must be an http(s) URL or an asset://{id} URI' })
+  .url({
+    protocol: /^(https?|asset)$/,
+    normalize: true,
+    error: 'must be an http(s) URL or an asset://{id} URI',
+  })
+  .overwrite(asUri)
   .max(LIMITS.mediaRef)
   .refine((v) => !v.startsWith(ASSET_URI_PREFIX) || isAssetUri(v), {
     error: 'asset URI must be asset:// followed by the asset id',
