@@ -375,10 +375,7 @@ export class Simulator {
       case 'asset_create':
         return { status: 201, body: this.createAsset(await readJson(req, entry), apiKey) };
       case 'asset':
-        return {
-          status: 200,
-          body: this.assetJson(decodeURIComponent(url.pathname.slice('/v2/assets/'.length)), apiKey),
-        };
+        return { status: 200, body: this.assetJson(assetIdOf(url.pathname), apiKey) };
       case 'me':
         this.settleRefunds();
         return {
@@ -804,6 +801,15 @@ function routeOf(method: string, pathname: string): SimulatorRoute | undefined {
   if (method === 'GET' && pathname === '/v2/me') return 'me';
   if (method === 'GET' && pathname.startsWith('/files/')) return 'file';
   return undefined;
+}
+
+/** The asset id of a `/v2/assets/{id}` path; an id that is not valid percent-encoding is a 400, not a crash. */
+function assetIdOf(pathname: string): string {
+  try {
+    return decodeURIComponent(pathname.slice('/v2/assets/'.length));
+  } catch {
+    throw new HttpFailure(400, { error: 'Invalid asset id' });
+  }
 }
 
 function headerValue(req: IncomingMessage, name: string): string | undefined {
