@@ -238,7 +238,7 @@ export class Simulator {
         return;
       }
       if (route === 'file') {
-        this.serveFile(res, url.pathname, entry);
+        await this.serveFile(res, url.pathname, entry, fault);
         return;
       }
       if (route === undefined) throw new HttpFailure(404, { error: 'Not found' });
@@ -303,13 +303,7 @@ export class Simulator {
         res.socket?.destroy();
         return;
       case 'slow':
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, fault.delayMs);
-          res.once('close', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
+        await holdBack(res, fault.delayMs);
         if (!res.destroyed) this.send(res, status, body, entry);
         return;
       case 'malformed':
@@ -696,21 +690,45 @@ export class Simulator {
     };
   }
 
-  private serveFile(res: ServerResponse, pathname: string, entry: RecordedExchange): void {
+  /** A result file, with the faults that strike after the work (a download cut off, held back, spoiled, lost). */
+  private async serveFile(
+    res: ServerResponse,
+    pathname: string,
+    entry: RecordedExchange,
+    fault: Fault | undefined,
+  ): Promise<void> {
     const match = /^\/files\/([0-9a-f-]{36})\/(video\.mp4|last-frame\.png)$/.exec(pathname);
     const job = match?.[1] === undefined ? undefined : this.jobs.get(match[1]);
     if (job === undefined || this.jobStatus(job).status !== 'COMPLETED') {
-      this.send(res, 404, { error: 'Not found' }, entry);
+      if (fault !== undefined) await this.postFault(fault, res, 404, { error: 'Not found' }, entry);
+      else this.send(res, 404, { error: 'Not found' }, entry);
       return;
     }
     const isVideo = match?.[2] === 'video.mp4';
     const bytes = this.fixtures.get(isVideo ? 'video' : 'frame');
     if (bytes === undefined) throw new Error('simulator fixtures not loaded');
+    const contentType = isVideo ? 'video/mp4' : 'image/png';
+    switch (fault?.kind) {
+      case 'reset_after':
+        res.socket?.destroy();
+        return;
+      case 'slow':
+        await holdBack(res, fault.delayMs);
+        if (res.destroyed) return;
+        break;
+      case 'malformed':
+        entry.status = 200;
+        res.writeHead(200, { 'content-type': contentType });
+        res.end('<html>Bad gateway</html>');
+        return;
+      case 'truncated':
+        entry.status = 200;
+        res.writeHead(200, { 'content-type': contentType, 'content-length': String(bytes.length) });
+        res.write(bytes.subarray(0, Math.floor(bytes.length / 2)), () => res.socket?.destroy());
+        return;
+    }
     entry.status = 200;
-    res.writeHead(200, {
-      'content-type': isVideo ? 'video/mp4' : 'image/png',
-      'content-length': String(bytes.length),
-    });
+    res.writeHead(200, { 'content-type': contentType, 'content-length': String(bytes.length) });
     res.end(bytes);
   }
 
@@ -810,6 +828,17 @@ function assetIdOf(pathname: string): string {
   } catch {
     throw new HttpFailure(400, { error: 'Invalid asset id' });
   }
+}
+
+/** Waits `ms`, or until the client goes away. */
+function holdBack(res: ServerResponse, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    res.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 function headerValue(req: IncomingMessage, name: string): string | undefined {
