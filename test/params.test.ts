@@ -1,0 +1,440 @@
+/**
+ * The one Seedance parameter model: held against Apiframe's own spec (read from openapi.json, never restated here),
+ * its defaults, the wire body, the 4k refusal, field-named errors, media references and the cross-field warnings.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type * as z from 'zod';
+import {
+  AgentSeedanceParams,
+  crossFieldWarnings,
+  fieldIssues,
+  LIMITS,
+  MODEL,
+  promptSchema,
+  UNPRICED_RESOLUTIONS,
+  WireSeedanceParams,
+  WireVideoRequest,
+  wireBody,
+} from '../src/params.js';
+import { toJsonSchema } from '../src/schema.js';
+import { contractProblems, openapi } from './helpers/contract.js';
+
+type Schema = Record<string, unknown>;
+
+function seedanceBranch(): Schema {
+  const request = openapi.components.schemas.GenerateVideoRequest as { oneOf: Schema[] };
+  const branches = request.oneOf.filter((b) => {
+    const model = (b.properties as Record<string, Schema>).model;
+    return (model?.enum as unknown[] | undefined)?.includes(MODEL) || model?.const === MODEL;
+  });
+  expect(branches).toHaveLength(1);
+  return branches[0] as Schema;
+}
+
+/** The value set a schema allows: `enum`, `const`, or an anyOf of single-value enums (how the spec writes them). */
+function allowedValues(schema: Schema): unknown[] | undefined {
+  if (Array.isArray(schema.enum)) return [...schema.enum].sort();
+  if ('const' in schema) return [schema.const];
+  if (Array.isArray(schema.anyOf)) {
+    const parts = (schema.anyOf as Schema[]).map(allowedValues);
+    if (parts.every((p) => p !== undefined)) return parts.flat().sort();
+  }
+  return undefined;
+}
+
+function typeOf(schema: Schema): unknown {
+  if (schema.type !== undefined) return schema.type;
+  if (Array.isArray(schema.anyOf)) {
+    const types = new Set((schema.anyOf as Schema[]).map(typeOf));
+    if (types.size === 1) return [...types][0];
+  }
+  return undefined;
+}
+
+const CONSTRAINTS = [
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
+  'minItems',
+  'maxItems',
+  'minLength',
+  'maxLength',
+  'format',
+  'additionalProperties',
+] as const;
+
+/** What a property means to a validator, with descriptions, defaults and spelling differences left out. */
+function meaning(schema: Schema): Schema {
+  const out: Schema = { type: typeOf(schema) };
+  const values = allowedValues(schema);
+  if (values !== undefined) out.enum = values;
+  for (const key of CONSTRAINTS) if (schema[key] !== undefined) out[key] = schema[key];
+  if (schema.items !== undefined) out.items = meaning(schema.items as Schema);
+  if (schema.properties !== undefined) {
+    out.properties = Object.fromEntries(
+      Object.entries(schema.properties as Record<string, Schema>).map(([k, v]) => [k, meaning(v)]),
+    );
+  }
+  if (schema.required !== undefined) out.required = [...(schema.required as string[])].sort();
+  return out;
+}
+
+/**
+ * The model's one deliberate addition to the spec: media references are bounded at LIMITS.mediaRef characters (the
+ * spec leaves them unbounded). It is taken out here after checking it is exactly that bound, so that any other
+ * difference still fails.
+ */
+function withoutMediaRefBound(schema: Schema): Schema {
+  const copy = structuredClone(schema);
+  const props = copy.properties as Record<string, Schema>;
+  for (const prop of Object.values(props)) {
+    const ref = (prop.type === 'array' ? prop.items : prop) as Schema;
+    if (ref.format === 'uri') {
+      expect(ref.maxLength).toBe(LIMITS.mediaRef);
+      delete ref.maxLength;
+    }
+  }
+  return copy;
+}
+
+describe('the model against the seedance-2 branch of GenerateVideoRequest in openapi.json', () => {
+  const spec = seedanceBranch();
+  const specParams = (spec.properties as Record<string, Schema>).seedanceParams as Schema;
+  const request = toJsonSchema(WireVideoRequest, 'input');
+  const params = toJsonSchema(WireSeedanceParams, 'input');
+
+  it('has the same request keys, required keys, prompt limits and no additional properties', () => {
+    const modelProps = request.properties as Record<string, Schema>;
+    const specProps = spec.properties as Record<string, Schema>;
+    expect(Object.keys(modelProps).sort()).toEqual(Object.keys(specProps).sort());
+    expect([...(request.required as string[])].sort()).toEqual([...(spec.required as string[])].sort());
+    expect(request.additionalProperties).toBe(false);
+    expect(spec.additionalProperties).toBe(false);
+    const prompt = modelProps.prompt as Schema;
+    const specPrompt = specProps.prompt as Schema;
+    expect(specPrompt.minLength).toBeTypeOf('number');
+    expect(specPrompt.maxLength).toBeTypeOf('number');
+    expect(prompt.minLength).toBe(specPrompt.minLength);
+    expect(prompt.maxLength).toBe(specPrompt.maxLength);
+    for (const key of ['model', 'prompt', 'webhookUrl', 'webhookEvents']) {
+      expect(meaning(modelProps[key] as Schema), key).toEqual(meaning(specProps[key] as Schema));
+    }
+  });
+
+  it('has the same seedanceParams keys, and additionalProperties false', () => {
+    expect(Object.keys(params.properties as Schema).sort()).toEqual(
+      Object.keys(specParams.properties as Schema).sort(),
+    );
+    expect(params.additionalProperties).toBe(false);
+    expect(specParams.additionalProperties).toBe(false);
+    // The params schema embedded in the request is the same one.
+    expect((request.properties as Record<string, Schema>).seedanceParams).toEqual(params);
+  });
+
+  it('gives every seedanceParams field the same type, limits and enum, resolution leaving out 4k only', () => {
+    const model = meaning(withoutMediaRefBound(params)).properties as Record<string, Schema>;
+    const expected = meaning(specParams).properties as Record<string, Schema>;
+    const specResolution = expected.resolution as Schema & { enum: string[] };
+    // The spec lists the unpriced resolutions; the model must refuse exactly those.
+    for (const r of UNPRICED_RESOLUTIONS) expect(specResolution.enum).toContain(r);
+    expected.resolution = {
+      ...specResolution,
+      enum: specResolution.enum.filter((r) => !(UNPRICED_RESOLUTIONS as readonly string[]).includes(r)),
+    };
+    for (const key of Object.keys(expected)) {
+      expect(model[key], `seedanceParams.${key}`).toEqual(expected[key]);
+    }
+  });
+
+  it('writes aspect_ratio as the same value set the spec spells as anyOf of single-value enums', () => {
+    const specAspect = (specParams.properties as Record<string, Schema>).aspect_ratio as Schema;
+    expect(Array.isArray(specAspect.anyOf)).toBe(true);
+    const values = allowedValues(specAspect);
+    expect(values?.length).toBeGreaterThan(1);
+    expect(allowedValues((params.properties as Record<string, Schema>).aspect_ratio as Schema)).toEqual(
+      values,
+    );
+  });
+
+  it('reads the limits it enforces from the same numbers (duration, reference counts)', () => {
+    const specProps = specParams.properties as Record<string, Schema>;
+    const max = (n: unknown) => n as number;
+    // Accepts the spec's bounds and refuses one past them.
+    const duration = specProps.duration as Schema;
+    expect(WireSeedanceParams.safeParse({ duration: duration.minimum }).success).toBe(true);
+    expect(WireSeedanceParams.safeParse({ duration: duration.maximum }).success).toBe(true);
+    expect(WireSeedanceParams.safeParse({ duration: max(duration.minimum) - 1 }).success).toBe(false);
+    expect(WireSeedanceParams.safeParse({ duration: max(duration.maximum) + 1 }).success).toBe(false);
+    for (const field of ['reference_image_urls', 'reference_video_urls', 'reference_audio_urls']) {
+      const limit = max((specProps[field] as Schema).maxItems);
+      const urls = (n: number) => Array.from({ length: n }, (_, i) => `https://example.com/${i}.bin`);
+      expect(WireSeedanceParams.safeParse({ [field]: urls(limit) }).success, field).toBe(true);
+      expect(WireSeedanceParams.safeParse({ [field]: urls(limit + 1) }).success, field).toBe(false);
+    }
+  });
+});
+
+describe('defaults and the wire body', () => {
+  it('resolves every default of the Seedance page', () => {
+    const resolved = AgentSeedanceParams.parse({});
+    expect(resolved).toEqual({
+      duration: 8,
+      resolution: '720p',
+      aspect_ratio: '16:9',
+      generate_audio: true,
+      return_last_frame: false,
+      web_search: false,
+      camera_fixed: false,
+    });
+    expect(WireSeedanceParams.parse({})).toEqual(resolved);
+  });
+
+  it('keeps what was given instead of the default', () => {
+    const resolved = AgentSeedanceParams.parse({ duration: 5, generate_audio: false, seed: 7 });
+    expect(resolved.duration).toBe(5);
+    expect(resolved.generate_audio).toBe(false);
+    expect(resolved.seed).toBe(7);
+  });
+
+  it('sends duration, resolution and aspect_ratio explicitly even when they were not given', () => {
+    const body = wireBody({ prompt: 'a kite', params: {} as WireSeedanceParams });
+    const sent = JSON.parse(JSON.stringify(body)) as {
+      model: string;
+      prompt: string;
+      seedanceParams: Record<string, unknown>;
+    };
+    expect(sent.model).toBe(MODEL);
+    expect(sent.prompt).toBe('a kite');
+    expect(sent.seedanceParams).toMatchObject({ duration: 8, resolution: '720p', aspect_ratio: '16:9' });
+    // What is sent is itself a valid wire request.
+    expect(WireVideoRequest.safeParse(sent).success).toBe(true);
+  });
+
+  it('sends the values given, and no media field that was not given', () => {
+    const body = wireBody({
+      prompt: 'p',
+      params: WireSeedanceParams.parse({ duration: 12, resolution: '1080p', aspect_ratio: '9:16' }),
+    });
+    expect(body.seedanceParams).toMatchObject({ duration: 12, resolution: '1080p', aspect_ratio: '9:16' });
+    expect(body.seedanceParams).not.toHaveProperty('start_image');
+    expect(body.seedanceParams).not.toHaveProperty('reference_video_urls');
+  });
+});
+
+describe('validation errors name the field', () => {
+  function issuesOf(schema: z.ZodType, input: unknown) {
+    const parsed = schema.safeParse(input);
+    expect(parsed.success, JSON.stringify(input)).toBe(false);
+    return fieldIssues((parsed as { error: z.ZodError }).error);
+  }
+
+  it.each(UNPRICED_RESOLUTIONS)('refuses resolution %s, saying it has no published price', (resolution) => {
+    for (const schema of [AgentSeedanceParams, WireSeedanceParams]) {
+      const issues = issuesOf(schema, { resolution });
+      expect(issues).toHaveLength(1);
+      expect(issues[0]?.field).toBe('resolution');
+      expect(issues[0]?.message).toMatch(/no published price/);
+      expect(issues[0]?.message).toContain(resolution);
+    }
+  });
+
+  it('says which values are allowed for any other bad resolution, without the price remark', () => {
+    const issues = issuesOf(AgentSeedanceParams, { resolution: '2160p' });
+    expect(issues[0]?.field).toBe('resolution');
+    expect(issues[0]?.message).toMatch(/480p, 720p, 1080p/);
+    expect(issues[0]?.message).not.toMatch(/price/);
+  });
+
+  it.each([3, 16, 4.5, Number.NaN, '5'])('refuses duration %s', (duration) => {
+    const issues = issuesOf(AgentSeedanceParams, { duration });
+    expect(issues.map((i) => i.field)).toEqual(['duration']);
+  });
+
+  const url = (i: number) => `https://example.com/${i}.png`;
+  it.each([
+    ['reference_image_urls', { reference_image_urls: Array.from({ length: 10 }, (_, i) => url(i)) }],
+    ['reference_video_urls', { reference_video_urls: Array.from({ length: 4 }, (_, i) => url(i)) }],
+    ['aspect_ratio', { aspect_ratio: '2:1' }],
+    ['start_image', { start_image: 'images/cat.png' }],
+    ['start_image', { start_image: 'ftp://example.com/cat.png' }],
+    ['end_image', { end_image: 'asset://' }],
+    ['reference_image_urls[1]', { reference_image_urls: [url(0), 'cat.png'] }],
+    ['camera_fixed', { camera_fixed: 'yes' }],
+    ['seed', { seed: 1.5 }],
+  ])('names %s', (field, input) => {
+    for (const schema of [AgentSeedanceParams, WireSeedanceParams]) {
+      expect(issuesOf(schema, input).map((i) => i.field)).toEqual([field]);
+    }
+  });
+
+  it('names an unknown key and says it is not a known parameter', () => {
+    const issues = issuesOf(AgentSeedanceParams, { duration: 5, negative_prompt: 'blur' });
+    expect(issues).toEqual([{ field: 'negative_prompt', message: 'is not a known parameter' }]);
+    expect(issuesOf(WireVideoRequest, { model: MODEL, prompt: 'p', seedanceParams: { fps: 24 } })).toEqual([
+      { field: 'seedanceParams.fps', message: 'is not a known parameter' },
+    ]);
+  });
+
+  it('refuses an empty prompt and one over the limit, naming prompt', () => {
+    for (const prompt of ['', 'x'.repeat(LIMITS.prompt.max + 1)]) {
+      const issues = issuesOf(WireVideoRequest, { model: MODEL, prompt });
+      expect(issues.map((i) => i.field)).toEqual(['prompt']);
+    }
+    expect(issuesOf(WireVideoRequest, { model: MODEL, prompt: '' })[0]?.message).toMatch(/empty/);
+    expect(promptSchema.safeParse('x'.repeat(LIMITS.prompt.max)).success).toBe(true);
+  });
+
+  it('reports several problems at once, each with its field', () => {
+    const issues = issuesOf(AgentSeedanceParams, { duration: 99, aspect_ratio: 'square', bogus: 1 });
+    expect(issues.map((i) => i.field).sort()).toEqual(['aspect_ratio', 'bogus', 'duration']);
+  });
+});
+
+describe('media references', () => {
+  const remote = ['https://example.com/a.png', 'http://example.com/a.png', 'asset://abc-123'];
+  const local = ['/home/me/x.png', '~/x.png', 'file:///x.png'];
+
+  it.each(remote)('accepts %s in both the agent and the wire model', (ref) => {
+    expect(AgentSeedanceParams.safeParse({ start_image: ref }).success).toBe(true);
+    expect(WireSeedanceParams.safeParse({ start_image: ref }).success).toBe(true);
+    expect(WireSeedanceParams.safeParse({ reference_image_urls: [ref] }).success).toBe(true);
+  });
+
+  it.each(local)('accepts local file %s from an agent, but never on the wire', (ref) => {
+    expect(AgentSeedanceParams.safeParse({ start_image: ref }).success).toBe(true);
+    expect(AgentSeedanceParams.safeParse({ reference_video_urls: [ref] }).success).toBe(true);
+    const wire = WireSeedanceParams.safeParse({ start_image: ref });
+    expect(wire.success).toBe(false);
+    expect(fieldIssues((wire as { error: z.ZodError }).error).map((i) => i.field)).toEqual(['start_image']);
+  });
+
+  it('agrees between the agent and the wire model on every asset URI', () => {
+    // An asset URI an agent may give must be one that can be sent: the wire model holds it to `format: uri`, where
+    // a colon in the authority starts a numeric port.
+    const sample = [
+      'asset://a:b',
+      'asset://asset-1:v2',
+      'asset://a:1',
+      'asset://x.y-z_0',
+      'asset://-a',
+      'asset://',
+    ];
+    const idChars = fc.constantFrom(...'aZ09._:-/?#%@ '.split(''));
+    const generated = fc.sample(fc.array(idChars, { minLength: 0, maxLength: 16 }), {
+      numRuns: 2_000,
+      seed: 2,
+    });
+    for (const ref of [...sample, ...generated.map((cs) => `asset://${cs.join('')}`)]) {
+      // The agent model may be stricter (it refuses surrounding spaces the wire model trims), never looser.
+      if (AgentSeedanceParams.safeParse({ start_image: ref }).success) {
+        expect({ ref, wire: WireSeedanceParams.safeParse({ start_image: ref }).success }).toEqual({
+          ref,
+          wire: true,
+        });
+      }
+    }
+  });
+
+  it('sends every media reference it accepts as a URI the spec accepts', () => {
+    // openapi.json says `format: uri` (RFC 3986): spaces, non-ASCII and the like must go out percent-encoded.
+    const refs = [
+      'https://example.com/my photo.png',
+      'https://example.com/café.png',
+      'https://例子.com/a.png',
+      'https://example.com/a|b{c}^d.png',
+      'https://example.com/a.png?sig=x y',
+      'http://[::1]/a.png',
+      'asset://abc-123',
+      ...fc.sample(fc.webUrl({ withQueryParameters: true, withFragments: true }), { numRuns: 300, seed: 3 }),
+    ];
+    for (const ref of refs) {
+      const parsed = WireSeedanceParams.safeParse({ start_image: ref, reference_image_urls: [ref] });
+      if (!parsed.success) continue;
+      const body = wireBody({ prompt: 'p', params: parsed.data });
+      const problems = contractProblems({
+        route: 'submit',
+        method: 'POST',
+        path: '/v2/videos/generate',
+        status: undefined,
+        idempotencyKey: undefined,
+        requestBody: JSON.parse(JSON.stringify(body)),
+        responseBody: undefined,
+        fault: undefined,
+      });
+      expect({ ref, problems }).toEqual({ ref, problems: [] });
+    }
+    // Still the same resource: only the spelling changes.
+    const spaced = WireSeedanceParams.parse({ start_image: 'https://example.com/my photo.png' });
+    expect(spaced.start_image).toBe('https://example.com/my%20photo.png');
+    expect(WireSeedanceParams.parse({ start_image: 'asset://abc-123' }).start_image).toBe('asset://abc-123');
+  });
+
+  it('says what a media reference may be', () => {
+    const parsed = AgentSeedanceParams.safeParse({ start_image: 'cat.png' });
+    const message = fieldIssues((parsed as { error: z.ZodError }).error)[0]?.message ?? '';
+    expect(message).toMatch(/URL/);
+    expect(message).toMatch(/asset:\/\//);
+    expect(message).toMatch(/absolute local file path/);
+  });
+});
+
+describe('crossFieldWarnings', () => {
+  const img = 'https://example.com/i.png';
+  const vid = 'https://example.com/v.mp4';
+  const aud = 'https://example.com/a.mp3';
+  const codes = (params: Parameters<typeof crossFieldWarnings>[0]) =>
+    crossFieldWarnings(params).map((w) => w.code);
+
+  it('is silent on clean requests', () => {
+    expect(codes({})).toEqual([]);
+    expect(codes({ start_image: img })).toEqual([]);
+    expect(codes({ start_image: img, end_image: img })).toEqual([]);
+    expect(codes({ reference_image_urls: [img], reference_audio_urls: [aud] })).toEqual([]);
+    expect(codes({ reference_video_urls: [vid], reference_audio_urls: [aud, aud, aud] })).toEqual([]);
+    expect(
+      codes({
+        reference_image_urls: Array(9).fill(img),
+        reference_video_urls: Array(3).fill(vid),
+      }),
+    ).toEqual([]);
+  });
+
+  it('warns when first/last-frame mode is mixed with reference mode', () => {
+    expect(codes({ start_image: img, reference_image_urls: [img] })).toEqual(['frames_with_references']);
+    expect(codes({ start_image: img, end_image: img, reference_video_urls: [vid] })).toEqual([
+      'frames_with_references',
+    ]);
+  });
+
+  it('warns when an end frame has no start frame', () => {
+    const warnings = crossFieldWarnings({ end_image: img });
+    expect(warnings.map((w) => w.code)).toEqual(['end_without_start']);
+    expect(warnings[0]?.fields).toContain('end_image');
+    expect(warnings[0]?.message).toMatch(/start_image/);
+  });
+
+  it('warns when reference audio has no reference image or video', () => {
+    expect(codes({ reference_audio_urls: [aud] })).toEqual(['audio_without_visual_reference']);
+  });
+
+  it('warns over the total reference count, and not at it', () => {
+    const over = {
+      reference_image_urls: Array(9).fill(img),
+      reference_video_urls: Array(3).fill(vid),
+      reference_audio_urls: [aud],
+    };
+    const warnings = crossFieldWarnings(over);
+    expect(warnings.map((w) => w.code)).toEqual(['too_many_references']);
+    expect(warnings[0]?.message).toContain(String(LIMITS.referenceFilesTotal));
+    expect(warnings[0]?.message).toContain('13');
+  });
+
+  it('is computed on a valid request: a warning is never a parse error', () => {
+    const params = AgentSeedanceParams.parse({ end_image: img, reference_audio_urls: [aud] });
+    expect(codes(params).sort()).toEqual(
+      ['audio_without_visual_reference', 'end_without_start', 'frames_with_references'].sort(),
+    );
+  });
+});

@@ -1,0 +1,215 @@
+/** Seedance 2.0's prices: the page's worked examples, the whole table, price-file overrides and cheaper options. */
+import { describe, expect, it } from 'vitest';
+import { LIMITS, RESOLUTIONS } from '../src/params.js';
+import {
+  cheaperOptions,
+  DEFAULT_PRICES,
+  estimate,
+  type PricedParams,
+  type PriceTable,
+  parsePriceTable,
+  VARIANTS,
+} from '../src/pricing.js';
+
+const refvid = ['https://example.com/motion.mp4'];
+
+function durations(): number[] {
+  const out: number[] = [];
+  for (let d = LIMITS.duration.min; d <= LIMITS.duration.max; d++) out.push(d);
+  return out;
+}
+
+describe('estimate', () => {
+  it('matches the three worked examples of the Seedance page', () => {
+    expect(estimate({ duration: 5, resolution: '720p' })).toEqual({
+      credits: 20,
+      variant: '720p',
+      creditsPerSecond: 4,
+      duration: 5,
+    });
+    expect(estimate({ duration: 5, resolution: '1080p' }).credits).toBe(50);
+    expect(estimate({ duration: 12, resolution: '720p', reference_video_urls: refvid })).toEqual({
+      credits: 96,
+      variant: '720p-refvid',
+      creditsPerSecond: 8,
+      duration: 12,
+    });
+  });
+
+  it('has the six rates of the page', () => {
+    expect(DEFAULT_PRICES).toEqual({
+      '480p': 2,
+      '720p': 4,
+      '1080p': 10,
+      '480p-refvid': 4,
+      '720p-refvid': 8,
+      '1080p-refvid': 20,
+    });
+    expect([...VARIANTS].sort()).toEqual(Object.keys(DEFAULT_PRICES).sort());
+  });
+
+  const cases = RESOLUTIONS.flatMap((resolution) =>
+    [false, true].flatMap((withRefvid) =>
+      durations().map((duration) => ({ resolution, withRefvid, duration })),
+    ),
+  );
+
+  it('covers every resolution x refvid x duration of the model', () => {
+    expect(cases).toHaveLength(RESOLUTIONS.length * 2 * (LIMITS.duration.max - LIMITS.duration.min + 1));
+    expect(durations()[0]).toBe(LIMITS.duration.min);
+    expect(durations().at(-1)).toBe(LIMITS.duration.max);
+  });
+
+  it.each(cases)(
+    '$resolution refvid=$withRefvid $duration s = rate x duration',
+    ({ resolution, withRefvid, duration }) => {
+      const variant = withRefvid ? (`${resolution}-refvid` as const) : resolution;
+      const rate = DEFAULT_PRICES[variant];
+      const params: PricedParams = withRefvid
+        ? { duration, resolution, reference_video_urls: refvid }
+        : { duration, resolution };
+      expect(estimate(params)).toEqual({
+        credits: rate * duration,
+        variant,
+        creditsPerSecond: rate,
+        duration,
+      });
+    },
+  );
+
+  it('charges the refvid rate for any number of reference videos, and the plain rate for none', () => {
+    const three = Array(3).fill(refvid[0]) as string[];
+    expect(estimate({ duration: 4, resolution: '480p', reference_video_urls: three }).variant).toBe(
+      '480p-refvid',
+    );
+    expect(estimate({ duration: 4, resolution: '480p', reference_video_urls: [] }).variant).toBe('480p');
+  });
+
+  it('rounds a fractional rate from a price file up, never down', () => {
+    const prices = parsePriceTable({ '720p': 4.1 });
+    expect(estimate({ duration: 5, resolution: '720p' }, prices).credits).toBe(21);
+    const exact = parsePriceTable({ '720p': 0.2 });
+    // 0.2 x 5 is 1.0000000000000002 in floating point: still exactly one credit.
+    expect(estimate({ duration: 5, resolution: '720p' }, exact).credits).toBe(1);
+  });
+});
+
+describe('parsePriceTable', () => {
+  it('merges a partial override into the table', () => {
+    const table = parsePriceTable({ '720p': 5, '720p-refvid': 10 });
+    expect(table).toEqual({ ...DEFAULT_PRICES, '720p': 5, '720p-refvid': 10 });
+    expect(estimate({ duration: 5, resolution: '720p' }, table).credits).toBe(25);
+    // The default table is untouched.
+    expect(DEFAULT_PRICES['720p']).toBe(4);
+  });
+
+  it('merges onto a given base table', () => {
+    const base: PriceTable = { ...DEFAULT_PRICES, '480p': 3 };
+    expect(parsePriceTable({ '1080p': 11 }, base)).toEqual({ ...base, '1080p': 11 });
+  });
+
+  it('accepts an empty override as the table itself', () => {
+    expect(parsePriceTable({})).toEqual(DEFAULT_PRICES);
+  });
+
+  it('refuses an unknown variant, naming it and the known ones', () => {
+    expect(() => parsePriceTable({ '4k': 40 })).toThrow(/unknown variant "4k"/);
+    expect(() => parsePriceTable({ '720P': 4 })).toThrow(/known: 480p, 720p, 1080p, 480p-refvid/);
+  });
+
+  it.each([
+    ['negative', { '720p': -1 }, /720p/],
+    ['zero', { '1080p': 0 }, /1080p/],
+    ['a string', { '480p': '2' }, /480p/],
+    ['infinite', { '480p-refvid': Number.POSITIVE_INFINITY }, /480p-refvid/],
+  ])('refuses a %s rate, naming the variant', (_label, json, field) => {
+    let message = '';
+    try {
+      parsePriceTable(json);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/credits per second/);
+    expect(message).toMatch(field);
+  });
+
+  it('refuses a negative and a zero rate as not positive', () => {
+    expect(() => parsePriceTable({ '720p': -1 })).toThrow(/720p: .*(>0|positive|greater than 0)/i);
+    expect(() => parsePriceTable({ '720p': 0 })).toThrow(/720p: .*(>0|positive|greater than 0)/i);
+  });
+
+  it('refuses a string rate as not a number', () => {
+    expect(() => parsePriceTable({ '720p': '4' })).toThrow(/720p: .*number/i);
+  });
+
+  it.each([
+    ['an array', [4, 8]],
+    ['a number', 4],
+    ['null', null],
+    ['a string', '{"720p": 4}'],
+  ])('refuses %s as the whole file', (_label, json) => {
+    expect(() => parsePriceTable(json)).toThrow(/expected an object of credits per second by variant/);
+    expect(() => parsePriceTable(json)).toThrow(/file: .*object/i);
+  });
+});
+
+describe('cheaperOptions', () => {
+  const base: PricedParams = { duration: 10, resolution: '1080p', reference_video_urls: refvid };
+
+  function changedKeys(a: PricedParams, b: PricedParams): string[] {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].filter(
+      (k) =>
+        JSON.stringify((a as Record<string, unknown>)[k]) !==
+        JSON.stringify((b as Record<string, unknown>)[k]),
+    );
+  }
+
+  it('offers options that each fit the budget and each change one thing', () => {
+    const max = 150; // 10 s 1080p-refvid costs 200
+    expect(estimate(base).credits).toBeGreaterThan(max);
+    const options = cheaperOptions(base, max);
+    expect(options.length).toBeGreaterThan(0);
+    for (const option of options) {
+      expect(option.estimate).toEqual(estimate(option.params));
+      expect(option.estimate.credits).toBeLessThanOrEqual(max);
+      expect(changedKeys(base, option.params)).toHaveLength(1);
+    }
+    expect(options.map((o) => o.change)).toEqual([
+      'resolution 720p',
+      'resolution 480p',
+      'duration 7 s',
+      'without reference_video_urls',
+    ]);
+  });
+
+  it('offers the longest duration that fits, not any shorter one', () => {
+    const options = cheaperOptions({ duration: 15, resolution: '720p' }, 43);
+    const durationOptions = options.filter((o) => o.change.startsWith('duration'));
+    expect(durationOptions.map((o) => o.params.duration)).toEqual([10]);
+    expect(durationOptions[0]?.estimate.credits).toBe(40);
+  });
+
+  it('leaves out the options that do not fit', () => {
+    // 10 s 720p = 40; 480p = 20 fits under 25, a shorter 720p needs <= 6 s (24).
+    const options = cheaperOptions({ duration: 10, resolution: '720p' }, 25);
+    expect(options.map((o) => o.change)).toEqual(['resolution 480p', 'duration 6 s']);
+  });
+
+  it('offers nothing when nothing fits', () => {
+    expect(cheaperOptions(base, 1)).toEqual([]);
+    expect(cheaperOptions({ duration: LIMITS.duration.min, resolution: RESOLUTIONS[0] }, 0)).toEqual([]);
+  });
+
+  it('does not offer dropping reference videos when there are none, nor a lower resolution below the lowest', () => {
+    const options = cheaperOptions({ duration: 10, resolution: RESOLUTIONS[0] }, 1_000);
+    expect(options.map((o) => o.change)).toEqual([`duration 9 s`]);
+  });
+
+  it('uses the price table it is given', () => {
+    const prices = parsePriceTable({ '480p': 1 });
+    const options = cheaperOptions({ duration: 10, resolution: '720p' }, 10, prices);
+    expect(options.map((o) => o.change)).toEqual(['resolution 480p']);
+    expect(options[0]?.estimate.credits).toBe(10);
+  });
+});
