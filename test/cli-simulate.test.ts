@@ -6,6 +6,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -205,6 +206,20 @@ describe('seedance-mcp simulate (built binary)', () => {
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(message);
     expect(result.stdout).toBe('');
+  });
+
+  it('exits non-zero, saying why, when the port is taken', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = blocker.address() as AddressInfo;
+      const result = await run(process.execPath, [CLI, 'simulate', '--port', String(port)]);
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toMatch(/EADDRINUSE|in use/);
+      expect(result.stdout).toBe('');
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
   });
 
   it('refuses --port with no value and an unknown option', async () => {
