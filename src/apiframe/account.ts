@@ -1,0 +1,52 @@
+/** The account's credit balance from `GET /v2/me`, cached briefly: results report it without a call each time. */
+import { SeedanceError } from '../errors.js';
+import type { ApiframeClient } from './client.js';
+
+export interface Balance {
+  credits: number | null;
+  plan: string | null;
+  /** Why the balance is unknown, when it is. */
+  unavailable: string | null;
+}
+
+export class AccountCache {
+  private cached: { at: number; value: Balance } | undefined;
+  private pending: Promise<Balance> | undefined;
+
+  constructor(
+    private readonly client: ApiframeClient,
+    private readonly ttlMs = 30_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Forget the cached figure: after a job is charged or refunded the balance has moved. */
+  invalidate(): void {
+    this.cached = undefined;
+  }
+
+  async balance(): Promise<Balance> {
+    if (!this.client.hasApiKey)
+      return { credits: null, plan: null, unavailable: 'APIFRAME_API_KEY is not set' };
+    if (this.cached !== undefined && this.now() - this.cached.at < this.ttlMs) return this.cached.value;
+    this.pending ??= this.fetch().finally(() => {
+      this.pending = undefined;
+    });
+    return this.pending;
+  }
+
+  private async fetch(): Promise<Balance> {
+    try {
+      const me = await this.client.me();
+      const value: Balance = {
+        credits: me.team?.credits ?? null,
+        plan: me.team?.plan ?? null,
+        unavailable: null,
+      };
+      this.cached = { at: this.now(), value };
+      return value;
+    } catch (error) {
+      const reason = error instanceof SeedanceError ? error.message : 'the balance could not be read';
+      return { credits: null, plan: null, unavailable: reason };
+    }
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * The MCP server, without a transport: lists the tools with schemas from their zod models, validates arguments,
+ * runs handlers, and is the one error boundary that turns failures into `isError` results telling the model what
+ * happened and how to recover.
+ */
+
+import { fileURLToPath } from 'node:url';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import {
+  CallToolRequestSchema,
+  type CallToolResult,
+  ListToolsRequestSchema,
+  RootsListChangedNotificationSchema,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
+import { InvalidArgumentsError, SeedanceError } from './errors.js';
+import { type AccessScope, realDirs } from './files/local.js';
+import { log } from './log.js';
+import { fieldIssues } from './params.js';
+import { redact } from './redact.js';
+import { toJsonSchema } from './schema.js';
+import type { Services } from './services.js';
+import type { ToolContext, ToolDefinition } from './tools/define.js';
+import { buildTools } from './tools/index.js';
+import { VERSION } from './version.js';
+
+export const SERVER_INSTRUCTIONS = [
+  "seedance-mcp makes videos with Seedance 2.0 and spends the user's Apiframe credits.",
+  'Before a large or repeated spend, call estimate_cost and tell the user the price.',
+  'generate_video may return status "processing" with a job_id when the video takes longer than wait_seconds: then call get_video with that job_id; never call generate_video again for the same video (it would be reused anyway, unless new_job is true).',
+  'After a timeout or an error that says the outcome is unknown, repeat the same call with the same arguments: it resumes the original job instead of paying twice.',
+  'Report the cost (credits charged, budget left) and the saved file path to the user.',
+  'Local files (absolute paths) can be given directly to the media fields or uploaded first with upload_asset.',
+].join(' ');
+
+export function toolListing(tools: readonly ToolDefinition[]): Tool[] {
+  return tools.map((tool) => ({
+    name: tool.name,
+    title: tool.title,
+    description: tool.description,
+    inputSchema: toJsonSchema(tool.input, 'input'),
+    outputSchema: toJsonSchema(tool.output, 'output'),
+    annotations: { title: tool.title, ...tool.annotations },
+  }));
+}
+
+function errorResult(error: unknown, toolName: string): CallToolResult {
+  if (error instanceof SeedanceError) {
+    return {
+      isError: true,
+      content: [
+        {
+          type: 'text',
+          text: redact(`Error (${error.code}): ${error.message}\nWhat to do: ${error.recovery}`),
+        },
+      ],
+    };
+  }
+  log.error('unexpected failure in a tool', {
+    tool: toolName,
+    error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+  });
+  return {
+    isError: true,
+    content: [
+      {
+        type: 'text',
+        text: `Error (internal): ${toolName} failed unexpectedly.\nWhat to do: if this call could have submitted a video, call list_videos before retrying, so that nothing is paid twice. The server log (stderr) has the details.`,
+      },
+    ],
+  };
+}
+
+/** Keeps progress values strictly increasing, as the protocol requires, whatever the upstream percent does. */
+function progressSender(send: (progress: number, message: string) => Promise<void>) {
+  let last = -1;
+  return (percent: number, message: string) => {
+    const next = Math.min(99.99, Math.max(percent, last + 0.01));
+    if (next <= last) return;
+    last = next;
+    send(Math.round(next * 100) / 100, message).catch((error: unknown) =>
+      log.debug('progress notification not sent', { error: String(error) }),
+    );
+  };
+}
+
+export function buildServer(services: Services): Server {
+  const tools = buildTools(services.config);
+  const listing = toolListing(tools);
+  const byName = new Map(tools.map((t) => [t.name, t]));
+  const server = new Server(
+    { name: 'seedance-mcp', title: 'Seedance 2.0 video (Apiframe)', version: VERSION },
+    { capabilities: { tools: { listChanged: false } }, instructions: SERVER_INSTRUCTIONS },
+  );
+
+  let roots: Promise<string[] | undefined> | undefined;
+  server.setNotificationHandler(RootsListChangedNotificationSchema, async () => {
+    roots = undefined;
+  });
+  const clientRoots = (): Promise<string[] | undefined> => {
+    if (server.getClientCapabilities()?.roots === undefined) return Promise.resolve(undefined);
+    roots ??= server
+      .listRoots()
+      .then((answer) =>
+        realDirs(answer.roots.filter((r) => r.uri.startsWith('file://')).map((r) => fileURLToPath(r.uri))),
+      )
+      .catch((error: unknown) => {
+        roots = undefined;
+        log.warn('could not read the client roots; using the allowed folders alone', {
+          error: String(error),
+        });
+        return undefined;
+      });
+    return roots;
+  };
+
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: listing }));
+
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
+    const name = request.params.name;
+    const tool = byName.get(name);
+    if (tool === undefined) {
+      return errorResult(
+        new SeedanceError('unknown_tool', `There is no tool "${name}".`, {
+          recovery: `Use one of: ${tools.map((t) => t.name).join(', ')}.`,
+        }),
+        name,
+      );
+    }
+    const rawArgs = request.params.arguments ?? {};
+    const parsed = tool.input.safeParse(rawArgs);
+    if (!parsed.success) return errorResult(new InvalidArgumentsError(fieldIssues(parsed.error)), name);
+    const progressToken = request.params._meta?.progressToken;
+    const sendProgress =
+      progressToken === undefined
+        ? undefined
+        : progressSender((progress, message) =>
+            extra.sendNotification({
+              method: 'notifications/progress',
+              params: { progressToken, progress, total: 100, message },
+            }),
+          );
+    const ctx: ToolContext = {
+      services,
+      signal: extra.signal,
+      progress: (update) => sendProgress?.(update.percent, update.message),
+      accessScope: async (): Promise<AccessScope> => ({
+        allowedDirs: services.allowedDirs,
+        roots: await clientRoots(),
+      }),
+      startedAt: services.now(),
+      rawArgs,
+    };
+    try {
+      const result = await tool.handler(parsed.data, ctx);
+      const answer: CallToolResult = {
+        content: [{ type: 'text', text: result.text }, ...(result.content ?? [])],
+        structuredContent: result.structured as Record<string, unknown>,
+        ...(result.isError === true ? { isError: true } : {}),
+      };
+      // Nothing a tool returns should hold a secret; this boundary makes sure of it.
+      return JSON.parse(redact(JSON.stringify(answer))) as CallToolResult;
+    } catch (error) {
+      return errorResult(error, name);
+    }
+  });
+
+  return server;
+}

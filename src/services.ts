@@ -1,0 +1,135 @@
+/**
+ * Everything a tool call needs, built once from the configuration: the Apiframe client, the ledger, the price
+ * table, the job and asset services. With `simulate`, an in-process simulator stands in for Apiframe and the ledger
+ * lives in memory (the simulator's jobs die with the process, so they must not outlive it in a ledger either).
+ */
+import { readFile } from 'node:fs/promises';
+import { AccountCache } from './apiframe/account.js';
+import { ApiframeClient } from './apiframe/client.js';
+import { BACKOFF } from './apiframe/http.js';
+import { AssetService } from './assets.js';
+import { type Config, SETTINGS } from './config.js';
+import { ConfigError } from './errors.js';
+import { realDirs } from './files/local.js';
+import { JobService } from './jobs/service.js';
+import { DEFAULT_POLL, type PollSchedule } from './jobs/watcher.js';
+import { createMemoryLedger, openFileLedger } from './ledger/index.js';
+import type { Ledger } from './ledger/types.js';
+import { DEFAULT_PRICES, type PriceTable, parsePriceTable } from './pricing.js';
+import { registerSecret } from './redact.js';
+import { USER_AGENT } from './version.js';
+
+/** The key the in-process simulator accepts; it is no secret. */
+export const SIMULATED_API_KEY = 'afk_simulated_offline';
+
+export interface Services {
+  config: Config;
+  simulated: boolean;
+  client: ApiframeClient;
+  ledger: Ledger;
+  prices: PriceTable;
+  account: AccountCache;
+  jobs: JobService;
+  assets: AssetService;
+  /** Real paths of SEEDANCE_ALLOWED_DIRS. */
+  allowedDirs: string[];
+  now(): number;
+  close(): Promise<void>;
+}
+
+export interface ServiceOverrides {
+  /** Tests shorten the polling schedule and backoff so that simulated jobs finish in milliseconds. */
+  poll?: PollSchedule;
+  assetPollMs?: { first: number; cap: number };
+  retryBaseMs?: number;
+  retryCapMs?: number;
+  ledger?: Ledger;
+  claimPollMs?: number;
+}
+
+export async function loadPrices(config: Config): Promise<PriceTable> {
+  if (config.pricesFile === undefined) return DEFAULT_PRICES;
+  let text: string;
+  try {
+    text = await readFile(config.pricesFile, 'utf8');
+  } catch (error) {
+    throw new ConfigError(
+      SETTINGS.pricesFile.name,
+      `cannot read ${config.pricesFile} (${(error as NodeJS.ErrnoException).code})`,
+    );
+  }
+  try {
+    return parsePriceTable(JSON.parse(text));
+  } catch (error) {
+    throw new ConfigError(SETTINGS.pricesFile.name, `${config.pricesFile}: ${(error as Error).message}`);
+  }
+}
+
+export async function createServices(config: Config, overrides: ServiceOverrides = {}): Promise<Services> {
+  const prices = await loadPrices(config);
+  let baseUrl = config.baseUrl;
+  let apiKey = config.apiKey;
+  let closeSimulator: (() => Promise<void>) | undefined;
+  if (config.simulate) {
+    const { startSimulator } = await import('./simulator/server.js');
+    const jobMs = config.simulatedJobSeconds * 1000;
+    const simulator = await startSimulator({
+      queuedMs: Math.floor(jobMs / 10),
+      processingMs: jobMs - Math.floor(jobMs / 10),
+      assetProcessingMs: Math.min(1_000, jobMs),
+      prices,
+    });
+    baseUrl = simulator.url;
+    apiKey = SIMULATED_API_KEY;
+    closeSimulator = () => simulator.close();
+  }
+  registerSecret(apiKey);
+  const client = new ApiframeClient({
+    baseUrl,
+    apiKey,
+    timeoutMs: config.timeoutMs,
+    maxRetries: config.maxRetries,
+    retryBaseMs: overrides.retryBaseMs ?? BACKOFF.retryBaseMs,
+    retryCapMs: overrides.retryCapMs ?? BACKOFF.retryCapMs,
+    maxRetryAfterMs: BACKOFF.maxRetryAfterMs,
+    userAgent: USER_AGENT,
+  });
+  const ledgerOptions = { budgetLimit: config.budgetCredits ?? null, period: config.budgetPeriod };
+  const ledger =
+    overrides.ledger ??
+    (config.simulate
+      ? createMemoryLedger(ledgerOptions)
+      : await openFileLedger(config.stateDir, ledgerOptions));
+  const account = new AccountCache(client);
+  const jobs = new JobService(client, ledger, account, prices, {
+    poll: overrides.poll ?? DEFAULT_POLL,
+    outputDir: config.outputDir,
+    maxDownloadBytes: config.maxDownloadMb * 1024 * 1024,
+    downloadTimeoutMs: Math.max(config.timeoutMs, 120_000),
+    userAgent: USER_AGENT,
+    claimPollMs: overrides.claimPollMs ?? 250,
+  });
+  const assets = new AssetService(client, ledger, {
+    activationTimeoutMs: 120_000,
+    pollMs: overrides.assetPollMs ?? { first: 500, cap: 2_000 },
+    cacheTtlMs: 12 * 60 * 60 * 1000,
+    userAgent: USER_AGENT,
+  });
+  return {
+    config,
+    simulated: config.simulate,
+    client,
+    ledger,
+    prices,
+    account,
+    jobs,
+    assets,
+    allowedDirs: await realDirs(config.allowedDirs),
+    now: Date.now,
+    async close() {
+      jobs.close();
+      await ledger.close();
+      await closeSimulator?.();
+    },
+  };
+}

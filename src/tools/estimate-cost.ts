@@ -1,0 +1,126 @@
+import * as z from 'zod';
+import { InvalidArgumentsError } from '../errors.js';
+import { agentParamFields, crossFieldWarnings, promptSchema } from '../params.js';
+import { cheaperOptions, estimate } from '../pricing.js';
+import { defineTool } from './define.js';
+import { BalanceOutput, BudgetOutput, balanceOutput, budgetOutput } from './shapes.js';
+
+const MAX_PLANNED = 50;
+
+const plannedVideo = {
+  prompt: promptSchema.optional(),
+  ...agentParamFields,
+  count: z.int().min(1).max(100).default(1).describe('How many such videos (default 1).'),
+};
+const PlannedVideo = z.strictObject(plannedVideo);
+
+const input = z.strictObject({
+  ...plannedVideo,
+  videos: z
+    .array(PlannedVideo)
+    .min(1)
+    .max(MAX_PLANNED)
+    .optional()
+    .describe(
+      `A plan of up to ${MAX_PLANNED} different videos, each with the fields above; then leave the top-level fields out.`,
+    ),
+});
+
+const output = z.object({
+  simulated: z.boolean(),
+  videos: z.array(
+    z.object({
+      index: z.number(),
+      count: z.number(),
+      credits: z.number(),
+      total_credits: z.number(),
+      variant: z.string(),
+      credits_per_second: z.number(),
+      duration_seconds: z.number(),
+      warnings: z.array(z.string()),
+    }),
+  ),
+  total_credits: z.number(),
+  budget: BudgetOutput,
+  balance: BalanceOutput,
+  /** Within the budget (when set) and the balance (when known). */
+  fits: z.boolean(),
+  cheaper_options: z.array(z.object({ index: z.number(), change: z.string(), credits: z.number() })),
+});
+
+export const estimateCostTool = defineTool({
+  name: 'estimate_cost',
+  title: 'Estimate the cost of videos',
+  description:
+    'Exact credit price of one planned video (same fields as generate_video; prompt optional) or of a list of videos, against the budget and the account balance, with cheaper variants when it does not fit. Free, spends nothing, needs no API key. Prices are per second: 480p 2, 720p 4, 1080p 10 credits/s; any reference video doubles the rate.',
+  input,
+  output,
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  async handler(args, ctx) {
+    const { videos: list, ...single } = args;
+    if (list !== undefined) {
+      const mixed = Object.keys(ctx.rawArgs).filter((key) => key !== 'videos');
+      if (mixed.length > 0) {
+        throw new InvalidArgumentsError(
+          mixed.map((field) => ({
+            field,
+            message: 'give either the fields of one video or "videos", not both',
+          })),
+        );
+      }
+    }
+    const plan = list ?? [single];
+    const { services } = ctx;
+    const videos = plan.map((video, index) => {
+      const e = estimate(video, services.prices);
+      return {
+        index,
+        count: video.count,
+        credits: e.credits,
+        total_credits: e.credits * video.count,
+        variant: e.variant,
+        credits_per_second: e.creditsPerSecond,
+        duration_seconds: e.duration,
+        warnings: crossFieldWarnings(video).map((w) => w.message),
+      };
+    });
+    const total = videos.reduce((sum, v) => sum + v.total_credits, 0);
+    const [budget, balance] = await Promise.all([services.ledger.budget(), services.account.balance()]);
+    const limits = [budget.remaining, balance.credits].filter((n): n is number => n !== null);
+    const available = limits.length === 0 ? Number.POSITIVE_INFINITY : Math.min(...limits);
+    const fits = total <= available;
+    const cheaper = fits
+      ? []
+      : plan.flatMap((video, index) => {
+          const others = total - (videos[index]?.total_credits ?? 0);
+          const perVideo = Math.floor(Math.max(0, available - others) / video.count);
+          return cheaperOptions(video, perVideo, services.prices).map((o) => ({
+            index,
+            change: o.change,
+            credits: o.estimate.credits * video.count,
+          }));
+        });
+    const structured = {
+      simulated: services.simulated,
+      videos,
+      total_credits: total,
+      budget: budgetOutput(budget),
+      balance: balanceOutput(balance),
+      fits,
+      cheaper_options: cheaper,
+    };
+    const against = [
+      budget.remaining === null ? undefined : `budget left ${budget.remaining}`,
+      balance.credits === null ? undefined : `account balance ${balance.credits}`,
+    ].filter((s) => s !== undefined);
+    const lines = [
+      `${plan.length === 1 && videos[0]?.count === 1 ? 'This video costs' : 'This plan costs'} ${total} credits${against.length > 0 ? ` (${against.join(', ')})` : ''}: ${fits ? 'it fits' : 'it does NOT fit'}.`,
+      ...videos.map(
+        (v) =>
+          `#${v.index}: ${v.count} x ${v.credits} credits (${v.variant}, ${v.credits_per_second}/s x ${v.duration_seconds} s)`,
+      ),
+      ...cheaper.map((o) => `Cheaper for #${o.index}: ${o.change}, ${o.credits} credits`),
+    ];
+    return { structured, text: lines.join('\n') };
+  },
+});

@@ -1,0 +1,192 @@
+import { readFile } from 'node:fs/promises';
+import type { ContentBlock } from '@modelcontextprotocol/sdk/types.js';
+import * as z from 'zod';
+import type { Job } from '../apiframe/schemas.js';
+import { resolveMediaRefs } from '../assets.js';
+import { InvalidArgumentsError } from '../errors.js';
+import { MaxCreditsExceededError } from '../jobs/service.js';
+import type { JobRecord } from '../ledger/types.js';
+import {
+  agentParamFields,
+  crossFieldWarnings,
+  fieldIssues,
+  LIMITS,
+  promptSchema,
+  WireSeedanceParams,
+} from '../params.js';
+import { cheaperOptions, estimate } from '../pricing.js';
+import { defineTool, type ToolContext, type ToolResult } from './define.js';
+import { type VideoOutput, VideoOutput as VideoOutputSchema, videoOutput, videoSummary } from './shapes.js';
+
+/** A last frame at most this large is also returned inline as an image, for clients that show previews. */
+const PREVIEW_MAX_BYTES = 512 * 1024;
+
+export interface WaitLimits {
+  waitSeconds: number;
+  maxWaitSeconds: number;
+}
+
+export function waitSecondsField(limits: WaitLimits) {
+  return z
+    .int()
+    .min(0)
+    .max(limits.maxWaitSeconds)
+    .default(limits.waitSeconds)
+    .describe(
+      `Seconds to wait for the video before returning its job_id with status "processing" (default ${limits.waitSeconds}, max ${limits.maxWaitSeconds}); the job keeps rendering either way.`,
+    );
+}
+
+export function generateVideoTool(limits: WaitLimits) {
+  const input = z.strictObject({
+    prompt: promptSchema,
+    ...agentParamFields,
+    max_credits: z
+      .int()
+      .min(1)
+      .optional()
+      .describe('Refuse, before spending anything, if the video would cost more than this many credits.'),
+    wait_seconds: waitSecondsField(limits),
+    idempotency_key: z
+      .string()
+      .min(1)
+      .max(LIMITS.idempotencyKey - 20)
+      .optional()
+      .describe('Your key for this request: a repeat with the same key never pays twice.'),
+    new_job: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Pay for a new take even if an identical request is rendering or finished in the last 24 h (default false: reuse it).',
+      ),
+  });
+
+  return defineTool({
+    name: 'generate_video',
+    title: 'Generate a Seedance 2.0 video',
+    description: [
+      'Generate a video with ByteDance Seedance 2.0 (Apiframe) and save it as an MP4. COSTS CREDITS: credits/second x duration',
+      '(720p 4/s, 1080p 10/s; x2 with reference videos); call estimate_cost first for big or many videos.',
+      'Validated and priced before anything is spent; refused over max_credits or the budget.',
+      'Waits up to wait_seconds; if the video is not done by then, returns status "processing" and a job_id: then call get_video, never generate_video again.',
+      'An identical request that is rendering, or finished in the last 24 h, is reused instead of paid twice (new_job: true for another take).',
+    ].join(' '),
+    input,
+    output: VideoOutputSchema,
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
+    async handler(args, ctx) {
+      const { prompt, max_credits, wait_seconds, idempotency_key, new_job, ...agentParams } = args;
+      const { services } = ctx;
+      const warnings = crossFieldWarnings(agentParams).map((w) => w.message);
+      const price = estimate(agentParams, services.prices);
+      if (max_credits !== undefined && price.credits > max_credits) {
+        throw new MaxCreditsExceededError(
+          price,
+          max_credits,
+          cheaperOptions(agentParams, max_credits, services.prices),
+        );
+      }
+      const scope = await ctx.accessScope();
+      let stage = 0;
+      const resolved = await resolveMediaRefs(agentParams, services.assets, {
+        signal: ctx.signal,
+        scope,
+        progress: (message) => ctx.progress({ percent: Math.min(4, ++stage * 0.5), message }),
+      });
+      const params = WireSeedanceParams.safeParse(resolved);
+      if (!params.success) {
+        throw new InvalidArgumentsError(fieldIssues(params.error));
+      }
+      const submission = await services.jobs.submit(
+        { prompt, params: params.data, estimate: price, idempotencyKey: idempotency_key, newJob: new_job },
+        ctx.signal,
+      );
+      if (submission.kind === 'attached') {
+        warnings.push(
+          `An identical request already has job ${submission.record.jobId}; it was reused, not paid again. Pass new_job: true for another take.`,
+        );
+      }
+      return followJob(submission.record, submission.kind, wait_seconds, warnings, ctx);
+    },
+  });
+}
+
+/**
+ * Waits for a job up to `waitSeconds`, sending progress on each poll; then finishes it (settle, download) or leaves
+ * it to finish in the background. Shared with get_video.
+ */
+export async function followJob(
+  initial: JobRecord,
+  submission: VideoOutput['submission'],
+  waitSeconds: number,
+  warnings: string[],
+  ctx: ToolContext,
+): Promise<ToolResult<VideoOutput>> {
+  const { services } = ctx;
+  let record = initial;
+  let job: Job | undefined;
+  const jobId = record.jobId;
+  if (jobId !== null) {
+    const waited = await services.jobs
+      .waitFor(
+        jobId,
+        waitSeconds * 1000,
+        (update) =>
+          ctx.progress({
+            percent: 5 + (update.progress ?? 0) * 0.9,
+            message: `${update.status} ${update.progress ?? 0}%`,
+          }),
+        ctx.signal,
+      )
+      .catch((error: unknown) => {
+        // The caller stopped listening (cancelled, or polling failed): the paid job must still be settled and saved.
+        services.jobs.finishInBackground(jobId);
+        throw error;
+      });
+    job = waited.job;
+    if (job !== undefined && !waited.timedOut) {
+      const finished = await services.jobs.finish(job, ctx.signal);
+      record = finished.record;
+      if (finished.downloadError !== undefined) {
+        warnings.push(`${finished.downloadError.message} ${finished.downloadError.recovery}`);
+      }
+    } else {
+      services.jobs.finishInBackground(jobId);
+      record = (await services.ledger.findByJobId(jobId)) ?? record;
+    }
+  }
+  const [budget, balance] = await Promise.all([services.ledger.budget(), services.account.balance()]);
+  const structured = videoOutput({
+    record,
+    job,
+    submission,
+    budget,
+    balance,
+    simulated: services.simulated,
+    startedAt: ctx.startedAt,
+    now: services.now(),
+    warnings,
+  });
+  const content: ContentBlock[] = [];
+  if (structured.video !== null) {
+    content.push({
+      type: 'resource_link',
+      uri: structured.video.file_uri,
+      name: structured.video.path.split(/[\\/]/).pop() ?? 'video.mp4',
+      mimeType: 'video/mp4',
+      description: `Seedance 2.0 video, ${structured.cost.duration_seconds} s`,
+      size: structured.video.bytes,
+    } as ContentBlock);
+  }
+  if (structured.last_frame !== null && structured.last_frame.bytes <= PREVIEW_MAX_BYTES) {
+    const data = await readFile(structured.last_frame.path).catch(() => undefined);
+    if (data !== undefined)
+      content.push({ type: 'image', data: data.toString('base64'), mimeType: 'image/png' });
+  }
+  return {
+    structured,
+    text: videoSummary(structured),
+    content,
+    isError: structured.status === 'failed' || structured.status === 'cancelled',
+  };
+}

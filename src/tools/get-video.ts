@@ -1,0 +1,32 @@
+import * as z from 'zod';
+import { jobUpdate } from '../jobs/service.js';
+import { defineTool } from './define.js';
+import { followJob, type WaitLimits, waitSecondsField } from './generate-video.js';
+import { VideoOutput } from './shapes.js';
+
+export function getVideoTool(limits: WaitLimits) {
+  return defineTool({
+    name: 'get_video',
+    title: 'Get (and wait for) a video job',
+    description:
+      'Status of a video job by job_id, waiting up to wait_seconds for it to finish; when completed, the saved MP4 (downloaded once) with its cost. Works for any job of the account, also one started by another process or before a restart. Free: never submits or pays.',
+    input: z.strictObject({
+      job_id: z
+        .uuid({ error: 'must be a job id (a UUID) as returned by generate_video or list_videos' })
+        .describe('The job id from generate_video or list_videos.'),
+      wait_seconds: waitSecondsField(limits),
+    }),
+    output: VideoOutput,
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
+    async handler(args, ctx) {
+      const { ledger, client } = ctx.services;
+      let record = await ledger.findByJobId(args.job_id);
+      if (record === undefined) {
+        // Not submitted through this ledger: look it up upstream (a 404 says it is not this account's) and record it.
+        const job = await client.getJob(args.job_id, { signal: ctx.signal });
+        record = await ledger.recordDiscovered(job.id, jobUpdate(job));
+      }
+      return followJob(record, 'existing', args.wait_seconds, [], ctx);
+    },
+  });
+}

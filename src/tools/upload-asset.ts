@@ -1,0 +1,82 @@
+import * as z from 'zod';
+import { InvalidArgumentsError } from '../errors.js';
+import { formatBytes, UPLOAD_LIMITS } from '../media.js';
+import { MEDIA_KINDS, mediaRefKind } from '../params.js';
+import { defineTool } from './define.js';
+
+const limits = MEDIA_KINDS.map((kind) => `${kind} ${formatBytes(UPLOAD_LIMITS[kind])}`).join(', ');
+
+export const uploadAssetTool = defineTool({
+  name: 'upload_asset',
+  title: 'Upload a file as a Seedance asset',
+  description: `Turn a local file (absolute path) or an http(s) URL into an asset://{id} for start_image, end_image and reference_*_urls. Local files are checked (allowed folders only; type from the bytes; at most ${limits}), uploaded and registered; the same file again reuses its asset. Free.`,
+  input: z.strictObject({
+    source: z
+      .string()
+      .min(1)
+      .max(4096)
+      .describe('Absolute path of a local file (or file:// URL), or an http(s) URL.'),
+    type: z
+      .enum(MEDIA_KINDS)
+      .optional()
+      .describe('image, video or audio; found from the file itself when left out.'),
+  }),
+  output: z.object({
+    asset_uri: z.string(),
+    asset_id: z.string(),
+    status: z.string(),
+    type: z.enum(MEDIA_KINDS),
+    source: z.enum(['local', 'url']),
+    bytes: z.number().nullable(),
+    sha256: z.string().nullable(),
+    reused: z.boolean(),
+    simulated: z.boolean(),
+  }),
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
+  async handler(args, ctx) {
+    const kind = mediaRefKind(args.source);
+    if (kind === 'asset') {
+      throw new InvalidArgumentsError(
+        [{ field: 'source', message: 'is already an asset URI' }],
+        'Use the asset URI as it is in generate_video; nothing needs uploading.',
+      );
+    }
+    if (kind === undefined) {
+      throw new InvalidArgumentsError(
+        [{ field: 'source', message: 'must be an absolute local path, a file:// URL or an http(s) URL' }],
+        'Give the absolute path of the file (relative paths are ambiguous), or its http(s) URL.',
+      );
+    }
+    let step = 0;
+    const progress = (message: string) => ctx.progress({ percent: Math.min(95, ++step * 10), message });
+    const { assets } = ctx.services;
+    const asset =
+      kind === 'local'
+        ? await assets.fromLocal(args.source, args.type, {
+            signal: ctx.signal,
+            scope: await ctx.accessScope(),
+            progress,
+          })
+        : await assets.fromUrl(args.source, args.type, {
+            signal: ctx.signal,
+            scope: { allowedDirs: [] },
+            progress,
+          });
+    const structured = {
+      asset_uri: asset.assetUri,
+      asset_id: asset.assetId,
+      status: asset.status,
+      type: asset.kind,
+      source: asset.source,
+      bytes: asset.bytes,
+      sha256: asset.sha256,
+      reused: asset.reused,
+      simulated: ctx.services.simulated,
+    };
+    const size = asset.bytes === null ? '' : ` (${formatBytes(asset.bytes)})`;
+    return {
+      structured,
+      text: `${asset.reused ? 'Reused' : 'Uploaded'} ${asset.kind}${size} as ${asset.assetUri}${ctx.services.simulated ? ' [simulated]' : ''}. Pass it as start_image, end_image or in reference_*_urls.`,
+    };
+  },
+});

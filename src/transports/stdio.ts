@@ -1,0 +1,44 @@
+/** MCP over stdio: the way every desktop and IDE client starts this server. */
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { currentPlatform, loadConfig } from '../config.js';
+import { log, setLogLevel } from '../log.js';
+import { buildServer } from '../server.js';
+import { createServices } from '../services.js';
+import { VERSION } from '../version.js';
+
+export async function serveStdio(options: { simulate: boolean }): Promise<void> {
+  const config = loadConfig(currentPlatform(), options.simulate ? { simulate: true } : {});
+  setLogLevel(config.logLevel);
+  const services = await createServices(config);
+  const server = buildServer(services);
+  let closing = false;
+  const shutdown = async (reason: string) => {
+    if (closing) return;
+    closing = true;
+    log.info('shutting down', { reason });
+    await server.close().catch(() => {});
+    await services.close().catch(() => {});
+    process.exit(0);
+  };
+  server.onclose = () => void shutdown('client closed the connection');
+  process.stdin.once('end', () => void shutdown('stdin closed'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  await server.connect(new StdioServerTransport());
+  if (config.simulate) {
+    log.info('serving on stdio against the built-in simulator: no key, no network, no cost', {
+      version: VERSION,
+    });
+  } else if (config.apiKey === undefined) {
+    log.warn(
+      'APIFRAME_API_KEY is not set: estimate_cost works, the other tools will say how to set it (or start with --simulate)',
+    );
+  } else {
+    log.info('serving on stdio', { version: VERSION, baseUrl: config.baseUrl, outputDir: config.outputDir });
+  }
+  if (config.apiKey !== undefined || config.simulate) {
+    void services.jobs
+      .resumeOrphans()
+      .catch((error: unknown) => log.warn('could not resume jobs in flight', { error: String(error) }));
+  }
+}
