@@ -1,0 +1,127 @@
+/**
+ * The real MCP server, built exactly as the binary builds it, connected to the SDK's own Client through an
+ * in-memory transport, against a real simulator on loopback. Polling and backoff are shortened so that simulated
+ * jobs finish in milliseconds; nothing else differs from production.
+ */
+import { mkdir, mkdtemp, realpath } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import {
+  type CallToolResult,
+  ListRootsRequestSchema,
+  type Progress,
+} from '@modelcontextprotocol/sdk/types.js';
+import { type Config, loadConfig } from '../../src/config.js';
+import type { Ledger } from '../../src/ledger/types.js';
+import { buildServer } from '../../src/server.js';
+import { createServices, type Services } from '../../src/services.js';
+import { type Simulator, type SimulatorOptions, startSimulator } from '../../src/simulator/server.js';
+import { allContractProblems } from './contract.js';
+import { FAST, TEST_KEY } from './simulator.js';
+
+export interface HarnessOptions {
+  sim?: SimulatorOptions;
+  config?: Partial<Config>;
+  /** Folders the client declares as its MCP roots (none: the client has no roots capability). */
+  roots?: (dirs: Harness['dirs']) => string[];
+  ledger?: Ledger;
+  /** Start without a simulator (for the no-key tests). */
+  noSimulator?: boolean;
+}
+
+export interface Harness {
+  client: Client;
+  sim: Simulator;
+  services: Services;
+  /** Temporary folders: `work` is the one allowed folder. */
+  dirs: { root: string; work: string; output: string; state: string };
+  call(name: string, args: Record<string, unknown>, options?: CallOptions): Promise<CallToolResult>;
+  /** Contract problems in every exchange so far (must be empty). */
+  contractProblems(): string[];
+  close(): Promise<void>;
+}
+
+export interface CallOptions {
+  onprogress?: (progress: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export const FAST_SERVICES = {
+  poll: { firstMs: 5, factor: 1.5, capMs: 20 },
+  assetPollMs: { first: 2, cap: 10 },
+  retryBaseMs: 1,
+  retryCapMs: 5,
+  claimPollMs: 5,
+};
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const root = await realpath(await mkdtemp(join(tmpdir(), 'seedance-mcp-test-')));
+  const dirs = { root, work: join(root, 'work'), output: join(root, 'output'), state: join(root, 'state') };
+  await mkdir(dirs.work, { recursive: true });
+  const sim = await startSimulator({ ...FAST, ...options.sim });
+  const config = loadConfig(
+    { platform: process.platform, home: root, env: {} },
+    {
+      apiKey: TEST_KEY,
+      baseUrl: options.noSimulator ? 'http://127.0.0.1:9' : sim.url,
+      outputDir: dirs.output,
+      stateDir: dirs.state,
+      allowedDirs: [dirs.work],
+      timeoutMs: 5_000,
+      maxRetries: 2,
+      ...options.config,
+    },
+  );
+  const services = await createServices(config, {
+    ...FAST_SERVICES,
+    ...(options.ledger ? { ledger: options.ledger } : {}),
+  });
+  const server = buildServer(services);
+  const client = new Client(
+    { name: 'seedance-mcp-tests', version: '1.0.0' },
+    { capabilities: options.roots === undefined ? {} : { roots: { listChanged: true } } },
+  );
+  if (options.roots !== undefined) {
+    const roots = options.roots(dirs);
+    client.setRequestHandler(ListRootsRequestSchema, async () => ({
+      roots: roots.map((dir) => ({ uri: pathToFileURL(dir).href, name: dir })),
+    }));
+  }
+  const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
+  await Promise.all([server.connect(serverTransport), client.connect(clientTransport)]);
+  // listTools caches the output schemas, so that every callTool below is checked against them by the SDK itself.
+  await client.listTools();
+  return {
+    client,
+    sim,
+    services,
+    dirs,
+    async call(name, args, callOptions = {}) {
+      return (await client.callTool({ name, arguments: args }, undefined, {
+        ...(callOptions.onprogress ? { onprogress: callOptions.onprogress } : {}),
+        ...(callOptions.signal ? { signal: callOptions.signal } : {}),
+      })) as CallToolResult;
+    },
+    contractProblems: () => allContractProblems(sim.exchanges),
+    async close() {
+      await client.close();
+      await server.close();
+      await services.close();
+      await sim.close();
+    },
+  };
+}
+
+/** The text of a result's first block: what a model reads. */
+export function textOf(result: CallToolResult): string {
+  const first = result.content[0];
+  return first?.type === 'text' ? first.text : '';
+}
+
+export function structuredOf<T = Record<string, unknown>>(result: CallToolResult): T {
+  if (result.structuredContent === undefined) throw new Error(`no structured content: ${textOf(result)}`);
+  return result.structuredContent as T;
+}
