@@ -30,6 +30,7 @@ type JsonSchema = {
   minItems?: number;
   format?: string;
   items?: JsonSchema;
+  $ref?: string;
   anyOf?: JsonSchema[];
   properties?: Record<string, JsonSchema>;
   required?: string[];
@@ -41,6 +42,7 @@ function cell(text: string): string {
 
 function typeOf(schema: JsonSchema): string {
   if (schema.enum !== undefined) return schema.enum.map((v) => `\`${JSON.stringify(v)}\``).join(', ');
+  if (schema.$ref === '#') return 'object';
   if (schema.type === 'array') return `${typeOf(schema.items ?? {})}[]`;
   if (schema.anyOf !== undefined) return schema.anyOf.map(typeOf).join(' \\| ');
   if (schema.type === 'object' && schema.properties !== undefined) return 'object';
@@ -63,6 +65,8 @@ function limitsOf(schema: JsonSchema): string {
 export function renderTools(): string {
   const tools = toolListing(buildTools(documentedConfig()));
   const out: string[] = [];
+  // A field described once, in an earlier tool, is described again here: a table is read alone.
+  const described = new Map<string, string>();
   for (const tool of tools) {
     const hints = tool.annotations ?? {};
     const flags = [
@@ -75,6 +79,8 @@ export function renderTools(): string {
     const required = new Set(schema.required ?? []);
     out.push('| parameter | type | default | limits | description |', '|---|---|---|---|---|');
     for (const [name, prop] of Object.entries(schema.properties ?? {})) {
+      const description = prop.description ?? described.get(name) ?? '';
+      if (prop.description !== undefined && !described.has(name)) described.set(name, prop.description);
       const fallback =
         prop.default === undefined
           ? required.has(name)
@@ -82,7 +88,7 @@ export function renderTools(): string {
             : ''
           : `\`${JSON.stringify(prop.default)}\``;
       out.push(
-        `| \`${name}\` | ${cell(typeOf(prop))} | ${cell(fallback)} | ${cell(limitsOf(prop))} | ${cell(prop.description ?? '')} |`,
+        `| \`${name}\` | ${cell(typeOf(prop))} | ${cell(fallback)} | ${cell(limitsOf(prop))} | ${cell(description)} |`,
       );
     }
     const output = tool.outputSchema as JsonSchema | undefined;

@@ -139,9 +139,6 @@ const agentRef = z
       'must be an http(s) URL, an asset://{id} URI from upload_asset, or an absolute local file path (relative paths are ambiguous)',
   });
 
-const refNote =
-  'An http(s) URL, an asset://{id} from upload_asset, or an absolute local file path (uploaded for you).';
-
 function seedanceFields<Ref extends z.ZodType<string, string>>(ref: Ref) {
   const { duration } = LIMITS;
   return {
@@ -150,9 +147,7 @@ function seedanceFields<Ref extends z.ZodType<string, string>>(ref: Ref) {
       .min(duration.min)
       .max(duration.max)
       .default(DEFAULTS.duration)
-      .describe(
-        `Video length in whole seconds, ${duration.min}-${duration.max} (default ${DEFAULTS.duration}). The price is per second.`,
-      ),
+      .describe('Seconds; priced per second.'),
     resolution: z
       .enum(RESOLUTIONS, {
         error: (issue) =>
@@ -160,58 +155,41 @@ function seedanceFields<Ref extends z.ZodType<string, string>>(ref: Ref) {
             ? `"${String(issue.input)}" is in Apiframe's spec but has no published price, so it cannot be budgeted; use one of ${RESOLUTIONS.join(', ')}`
             : `must be one of ${RESOLUTIONS.join(', ')}`,
       })
-      .default(DEFAULTS.resolution)
-      .describe(
-        `Output resolution (default ${DEFAULTS.resolution}). Higher costs more per second; see estimate_cost.`,
-      ),
+      .default(DEFAULTS.resolution),
     aspect_ratio: z
       .enum(ASPECT_RATIOS, { error: `must be one of ${ASPECT_RATIOS.join(', ')}` })
       .default(DEFAULTS.aspect_ratio)
-      .describe(
-        `Frame shape (default ${DEFAULTS.aspect_ratio}); "adaptive" follows the input image. No effect on price.`,
-      ),
-    start_image: ref.optional().describe(`First frame of the video. ${refNote}`),
-    end_image: ref.optional().describe(`Last frame of the video; needs start_image. ${refNote}`),
+      .describe('adaptive: as the input image.'),
+    start_image: ref
+      .optional()
+      .describe('First frame: http(s) URL, asset://{id} (upload_asset) or absolute local path.'),
+    end_image: ref.optional().describe('Last frame; needs start_image.'),
     reference_image_urls: z
       .array(ref)
       .max(LIMITS.reference_image_urls)
       .optional()
-      .describe(
-        `Up to ${LIMITS.reference_image_urls} images to draw subjects or style from. No effect on price.`,
-      ),
+      .describe('Images for subjects or style.'),
     reference_video_urls: z
       .array(ref)
       .max(LIMITS.reference_video_urls)
       .optional()
-      .describe(
-        `Up to ${LIMITS.reference_video_urls} videos for motion or style (2-15 s in all). Any one doubles the per-second rate ("-refvid" variant).`,
-      ),
+      .describe('Videos for motion or style (2-15 s in all); any doubles the rate.'),
     reference_audio_urls: z
       .array(ref)
       .max(LIMITS.reference_audio_urls)
       .optional()
-      .describe(
-        `Up to ${LIMITS.reference_audio_urls} audio clips (15 s in all); needs a reference image or video. No effect on price.`,
-      ),
+      .describe('Audio (15 s in all); needs a reference image or video.'),
     generate_audio: z
       .boolean()
       .default(DEFAULTS.generate_audio)
-      .describe(`Synchronized audio track (default ${DEFAULTS.generate_audio}); included in the price.`),
+      .describe('Synchronized audio; no extra cost.'),
     return_last_frame: z
       .boolean()
       .default(DEFAULTS.return_last_frame)
-      .describe(
-        `Also return the last frame as an image, e.g. to chain clips (default ${DEFAULTS.return_last_frame}). Free.`,
-      ),
-    web_search: z
-      .boolean()
-      .default(DEFAULTS.web_search)
-      .describe(`Ground the prompt with a web search (default ${DEFAULTS.web_search}). Free.`),
-    seed: z.int().optional().describe('Fixed seed for reproducible results; omit for a random one.'),
-    camera_fixed: z
-      .boolean()
-      .default(DEFAULTS.camera_fixed)
-      .describe(`Lock the camera in place (default ${DEFAULTS.camera_fixed}). Free.`),
+      .describe('Also save the last frame, to chain clips.'),
+    web_search: z.boolean().default(DEFAULTS.web_search),
+    seed: z.int().optional(),
+    camera_fixed: z.boolean().default(DEFAULTS.camera_fixed),
   };
 }
 
@@ -219,9 +197,7 @@ export const promptSchema = z
   .string()
   .min(LIMITS.prompt.min, { error: 'must not be empty' })
   .max(LIMITS.prompt.max, { error: `must be at most ${LIMITS.prompt.max} characters` })
-  .describe(
-    `What the video shows: subject, action, setting, camera, style (${LIMITS.prompt.min}-${LIMITS.prompt.max} characters).`,
-  );
+  .describe('Subject, action, setting, camera, style.');
 
 /** Parameter fields as an agent gives them: media references may also be local files. */
 export const agentParamFields = seedanceFields(agentRef);

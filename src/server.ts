@@ -18,7 +18,7 @@ import { type AccessScope, realDirs } from './files/local.js';
 import { log } from './log.js';
 import { fieldIssues } from './params.js';
 import { redact } from './redact.js';
-import { toJsonSchema } from './schema.js';
+import { toJsonSchema, toOutputJsonSchema } from './schema.js';
 import type { Services } from './services.js';
 import type { ToolContext, ToolDefinition } from './tools/define.js';
 import { buildTools } from './tools/index.js';
@@ -38,9 +38,9 @@ export function toolListing(tools: readonly ToolDefinition[]): Tool[] {
     name: tool.name,
     title: tool.title,
     description: tool.description,
-    inputSchema: toJsonSchema(tool.input, 'input'),
-    outputSchema: toJsonSchema(tool.output, 'output'),
-    annotations: { title: tool.title, ...tool.annotations },
+    inputSchema: (tool.publishInput ?? ((schema) => schema))(toJsonSchema(tool.input, 'input')),
+    outputSchema: toOutputJsonSchema(tool.output),
+    annotations: tool.annotations,
   }));
 }
 

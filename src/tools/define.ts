@@ -2,6 +2,7 @@
 import type { ContentBlock, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type * as z from 'zod';
 import type { AccessScope } from '../files/local.js';
+import type { JsonSchema } from '../schema.js';
 import type { Services } from '../services.js';
 
 export interface ProgressUpdate {
@@ -37,6 +38,8 @@ export interface ToolDefinition<Input extends z.ZodType = z.ZodType, Output exte
   title: string;
   description: string;
   input: Input;
+  /** Rewrites the input schema as tools/list publishes it (to say shared fields once); the zod model still validates. */
+  publishInput?: (schema: JsonSchema) => JsonSchema;
   output: Output;
   annotations: Required<
     Pick<ToolAnnotations, 'readOnlyHint' | 'destructiveHint' | 'idempotentHint' | 'openWorldHint'>

@@ -1,7 +1,8 @@
 import * as z from 'zod';
 import { InvalidArgumentsError } from '../errors.js';
-import { agentParamFields, crossFieldWarnings, promptSchema } from '../params.js';
-import { cheaperOptions, estimate } from '../pricing.js';
+import { agentParamFields, crossFieldWarnings, promptSchema, RESOLUTIONS } from '../params.js';
+import { cheaperOptions, DEFAULT_PRICES, estimate } from '../pricing.js';
+import type { JsonSchema } from '../schema.js';
 import { defineTool } from './define.js';
 import { BalanceOutput, BudgetOutput, balanceOutput, budgetOutput } from './shapes.js';
 
@@ -10,7 +11,7 @@ const MAX_PLANNED = 50;
 const plannedVideo = {
   prompt: promptSchema.optional(),
   ...agentParamFields,
-  count: z.int().min(1).max(100).default(1).describe('How many such videos (default 1).'),
+  count: z.int().min(1).max(100).default(1).describe('How many such videos.'),
 };
 const PlannedVideo = z.strictObject(plannedVideo);
 
@@ -21,10 +22,22 @@ const input = z.strictObject({
     .min(1)
     .max(MAX_PLANNED)
     .optional()
-    .describe(
-      `A plan of up to ${MAX_PLANNED} different videos, each with the fields above; then leave the top-level fields out.`,
-    ),
+    .describe('Or a plan: videos each with the fields above.'),
 });
+
+/**
+ * The fields are generate_video's, whose descriptions say what they mean: here they keep their type, limits, default
+ * and enum but not their words, and the items of `videos` point back at the top level instead of restating it.
+ */
+function publishInput(schema: JsonSchema): JsonSchema {
+  const properties = schema.properties as Record<string, Record<string, unknown>>;
+  for (const [name, prop] of Object.entries(properties)) {
+    if (name !== 'count' && name !== 'videos') delete prop.description;
+  }
+  const videos = properties.videos;
+  if (videos !== undefined) videos.items = { $ref: '#' };
+  return schema;
+}
 
 const output = z.object({
   simulated: z.boolean(),
@@ -50,10 +63,10 @@ const output = z.object({
 
 export const estimateCostTool = defineTool({
   name: 'estimate_cost',
-  title: 'Estimate the cost of videos',
-  description:
-    'Exact credit price of one planned video (same fields as generate_video; prompt optional) or of a list of videos, against the budget and the account balance, with cheaper variants when it does not fit. Free, spends nothing, needs no API key. Prices are per second: 480p 2, 720p 4, 1080p 10 credits/s; any reference video doubles the rate.',
+  title: 'Estimate cost',
+  description: `Price of a video (generate_video's fields; prompt optional) or a plan, vs budget and balance; cheaper variants if over. Free. Credits/s: ${RESOLUTIONS.map((r) => `${r} ${DEFAULT_PRICES[r]}`).join(', ')}; x2 with reference videos.`,
   input,
+  publishInput,
   output,
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async handler(args, ctx) {

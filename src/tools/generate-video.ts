@@ -27,49 +27,31 @@ export interface WaitLimits {
 }
 
 export function waitSecondsField(limits: WaitLimits) {
-  return z
-    .int()
-    .min(0)
-    .max(limits.maxWaitSeconds)
-    .default(limits.waitSeconds)
-    .describe(
-      `Seconds to wait for the video before returning its job_id with status "processing" (default ${limits.waitSeconds}, max ${limits.maxWaitSeconds}); the job keeps rendering either way.`,
-    );
+  return z.int().min(0).max(limits.maxWaitSeconds).default(limits.waitSeconds);
 }
 
 export function generateVideoTool(limits: WaitLimits) {
   const input = z.strictObject({
     prompt: promptSchema,
     ...agentParamFields,
-    max_credits: z
-      .int()
-      .min(1)
-      .optional()
-      .describe('Refuse, before spending anything, if the video would cost more than this many credits.'),
+    max_credits: z.int().min(1).optional().describe('Refuse if it would cost more.'),
     wait_seconds: waitSecondsField(limits),
     idempotency_key: z
       .string()
       .min(1)
       .max(LIMITS.idempotencyKey - 20)
       .optional()
-      .describe('Your key for this request: a repeat with the same key never pays twice.'),
-    new_job: z
-      .boolean()
-      .default(false)
-      .describe(
-        'Pay for a new take even if an identical request is rendering or finished in the last 24 h (default false: reuse it).',
-      ),
+      .describe('Same key: never paid twice.'),
+    new_job: z.boolean().default(false).describe('Pay again instead of reusing an identical request.'),
   });
 
   return defineTool({
     name: 'generate_video',
-    title: 'Generate a Seedance 2.0 video',
+    title: 'Generate a video',
     description: [
-      'Generate a video with ByteDance Seedance 2.0 (Apiframe) and save it as an MP4. COSTS CREDITS: credits/second x duration',
-      '(720p 4/s, 1080p 10/s; x2 with reference videos); call estimate_cost first for big or many videos.',
-      'Validated and priced before anything is spent; refused over max_credits or the budget.',
-      'Waits up to wait_seconds; if the video is not done by then, returns status "processing" and a job_id: then call get_video, never generate_video again.',
-      'An identical request that is rendering, or finished in the last 24 h, is reused instead of paid twice (new_job: true for another take).',
+      'Makes a Seedance 2.0 video, saved as MP4. COSTS CREDITS (see estimate_cost); refused over max_credits or budget.',
+      'Not done in wait_seconds: returns job_id, status "processing"; then call get_video, not generate_video again.',
+      'Identical requests within 24 h are reused, not paid twice.',
     ].join(' '),
     input,
     output: VideoOutputSchema,

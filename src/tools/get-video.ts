@@ -7,13 +7,13 @@ import { VideoOutput } from './shapes.js';
 export function getVideoTool(limits: WaitLimits) {
   return defineTool({
     name: 'get_video',
-    title: 'Get (and wait for) a video job',
+    title: 'Get a video',
     description:
-      'Status of a video job by job_id, waiting up to wait_seconds for it to finish; when completed, the saved MP4 (downloaded once) with its cost. Works for any job of the account, also one started by another process or before a restart. Free: never submits or pays.',
+      'Waits up to wait_seconds for a video job, then gives its status, cost and, once completed, the saved MP4. Free.',
     input: z.strictObject({
       job_id: z
         .uuid({ error: 'must be a job id (a UUID) as returned by generate_video or list_videos' })
-        .describe('The job id from generate_video or list_videos.'),
+        .describe('From generate_video or list_videos.'),
       wait_seconds: waitSecondsField(limits),
     }),
     output: VideoOutput,

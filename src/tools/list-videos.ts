@@ -7,13 +7,13 @@ const PROMPT_EXCERPT = 80;
 
 export const listVideosTool = defineTool({
   name: 'list_videos',
-  title: 'List recent video jobs',
+  title: 'List videos',
   description:
-    'Recent video jobs recorded by this server (every process of this user): status, cost, prompt excerpt, local path; newest first. Use get_video with a job_id for details or to wait. Free.',
+    'Recent video jobs, newest first: status, cost, prompt, saved path. get_video tells more. Free.',
   input: z.strictObject({
-    status: z.enum(VIDEO_STATUSES).optional().describe('Only jobs with this status.'),
-    limit: z.int().min(1).max(50).default(10).describe('Jobs per page (default 10).'),
-    cursor: z.string().max(200).optional().describe('next_cursor from the previous page.'),
+    status: z.enum(VIDEO_STATUSES).optional(),
+    limit: z.int().min(1).max(50).default(10),
+    cursor: z.string().max(200).optional().describe('next_cursor of the previous page.'),
   }),
   output: z.object({
     videos: z.array(

@@ -4,22 +4,15 @@ import { formatBytes, UPLOAD_LIMITS } from '../media.js';
 import { MEDIA_KINDS, mediaRefKind } from '../params.js';
 import { defineTool } from './define.js';
 
-const limits = MEDIA_KINDS.map((kind) => `${kind} ${formatBytes(UPLOAD_LIMITS[kind])}`).join(', ');
+const limits = MEDIA_KINDS.map((kind) => `${kind} ${UPLOAD_LIMITS[kind] / 2 ** 20} MB`).join(', ');
 
 export const uploadAssetTool = defineTool({
   name: 'upload_asset',
-  title: 'Upload a file as a Seedance asset',
-  description: `Turn a local file (absolute path) or an http(s) URL into an asset://{id} for start_image, end_image and reference_*_urls. Local files are checked (allowed folders only; type from the bytes; at most ${limits}), uploaded and registered; the same file again reuses its asset. Free.`,
+  title: 'Upload an asset',
+  description: `Makes a local file or URL an asset://{id} for generate_video's media fields. Max ${limits}; allowed folders only; repeats reuse the asset. Free.`,
   input: z.strictObject({
-    source: z
-      .string()
-      .min(1)
-      .max(4096)
-      .describe('Absolute path of a local file (or file:// URL), or an http(s) URL.'),
-    type: z
-      .enum(MEDIA_KINDS)
-      .optional()
-      .describe('image, video or audio; found from the file itself when left out.'),
+    source: z.string().min(1).max(4096).describe('Absolute path, file:// or http(s) URL.'),
+    type: z.enum(MEDIA_KINDS).optional().describe('Found from the bytes when left out.'),
   }),
   output: z.object({
     asset_uri: z.string(),
