@@ -2,6 +2,8 @@
  * The ledger's rules, held for both stores: the memory one (simulation) and the file one (the product). File-only
  * properties follow: reopening, a torn last record, a stale lock, several ledgers on one folder.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -422,5 +424,41 @@ describe('file ledger on disk', () => {
     expect(await two.claimDownload('job-1')).toEqual({ kind: 'claimed' });
     alive.delete('2@host');
     expect(await one.claimDownload('job-1')).toEqual({ kind: 'claimed' });
+  });
+});
+
+describe('file ledger shared by real processes', () => {
+  const WORKER = new URL('./helpers/ledger-worker.ts', import.meta.url).pathname;
+
+  function worker(dir: string, name: string, count: number) {
+    const child = spawn(process.execPath, ['--import', 'tsx', WORKER, dir, '50', name, String(count)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const lines: string[] = [];
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => lines.push(...chunk.split('\n').filter((l) => l !== '')));
+    return { child, lines, exited: once(child, 'exit') };
+  }
+
+  it('four processes racing for 50 credits reserve exactly 50, even with a fifth killed mid-write', async () => {
+    const dir = await tempDir();
+    const victim = worker(dir, 'victim', 1000);
+    const racers = ['a', 'b', 'c', 'd'].map((name) => worker(dir, name, 30));
+    // Kill the victim while it is busy writing: somewhere inside a reservation, a lock or an append.
+    await new Promise<void>((resolve) => victim.child.stdout.once('data', () => resolve()));
+    victim.child.kill('SIGKILL');
+    await Promise.all([victim.exited, ...racers.map((r) => r.exited)]);
+
+    const ledger = await openFileLedger(dir, { budgetLimit: 50, period: 'total' });
+    ledgers.push(ledger);
+    const records = (await ledger.list({ limit: 1000 })).records;
+    const printed = racers.flatMap((r) => r.lines);
+    expect(printed).toHaveLength(120);
+    expect(records).toHaveLength(50);
+    expect(await ledger.budget()).toMatchObject({ reserved: 50, remaining: 0 });
+    expect(printed.filter((l) => l === 'reserved').length).toBeLessThanOrEqual(50);
+    expect(printed.every((l) => l === 'reserved' || l === 'over_budget')).toBe(true);
+    const lines = (await readFile(join(dir, LEDGER_FILE), 'utf8')).split('\n').filter((l) => l !== '');
+    for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
   });
 });

@@ -11,7 +11,17 @@
  *   next writer, holding the lock, cuts it off. Every complete line before it stands.
  */
 import { randomUUID } from 'node:crypto';
-import { type FileHandle, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import {
+  type FileHandle,
+  link,
+  mkdir,
+  open,
+  readFile,
+  rename,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -185,27 +195,46 @@ interface LockBody {
 async function acquireLock(lockPath: string): Promise<string> {
   const body: LockBody = { pid: process.pid, host: hostname(), nonce: randomUUID() };
   const token = JSON.stringify(body);
+  // The lock appears with its content or not at all (a hard link of a finished file), so a process killed while
+  // taking it never leaves an empty lock that nobody could judge.
+  const draft = `${lockPath}.${body.nonce}.tmp`;
+  await writeFile(draft, token, { mode: 0o600 });
   const started = Date.now();
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const handle = await open(lockPath, 'wx', 0o600);
-      try {
-        await handle.writeFile(token);
-      } finally {
-        await handle.close();
+  try {
+    for (let attempt = 0; ; attempt++) {
+      if (await tryLink(draft, lockPath, token)) return token;
+      if (await breakStaleLock(lockPath)) continue;
+      if (Date.now() - started > LOCK_WAIT_MS) {
+        throw new LedgerBusyError(
+          `the ledger lock ${lockPath} has been held for over ${LOCK_WAIT_MS / 1000} s`,
+        );
       }
-      return token;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      // Holders keep it for about a millisecond: short, growing, jittered waits.
+      await delay(Math.random() * Math.min(2 + attempt, 25));
     }
-    if (await breakStaleLock(lockPath)) continue;
-    if (Date.now() - started > LOCK_WAIT_MS) {
-      throw new LedgerBusyError(
-        `the ledger lock ${lockPath} has been held for over ${LOCK_WAIT_MS / 1000} s`,
-      );
-    }
-    // Holders keep it for about a millisecond: short, growing, jittered waits.
-    await delay(Math.random() * Math.min(2 + attempt, 25));
+  } finally {
+    await unlink(draft).catch(() => undefined);
+  }
+}
+
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'ENOSYS', 'EXDEV']);
+
+async function tryLink(draft: string, lockPath: string, token: string): Promise<boolean> {
+  try {
+    await link(draft, lockPath);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    if (code === 'EEXIST') return false;
+    if (!NO_HARD_LINKS.has(code)) throw error;
+  }
+  // A file system without hard links (FAT, some network shares): exclusive create, then fill it in.
+  try {
+    await writeFile(lockPath, token, { flag: 'wx', mode: 0o600 });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
   }
 }
 
