@@ -3,6 +3,7 @@
  * POSTs that carry an Idempotency-Key (so a repeat returns the original instead of doing the work twice). Backoff is
  * full-jitter exponential with a cap; a Retry-After header sets the wait instead.
  */
+import { createHash } from 'node:crypto';
 import type * as z from 'zod';
 import { sleep as abortableSleep, CancelledError, SeedanceError } from '../errors.js';
 import { log } from '../log.js';
@@ -119,7 +120,7 @@ export class HttpClient {
       'user-agent': this.options.userAgent,
     };
     if (this.options.apiKey !== undefined) headers['x-api-key'] = this.options.apiKey;
-    if (spec.idempotencyKey !== undefined) headers['idempotency-key'] = spec.idempotencyKey;
+    if (spec.idempotencyKey !== undefined) headers['idempotency-key'] = headerSafeKey(spec.idempotencyKey);
     let body: string | ReadableStream<Uint8Array> | undefined;
     if (spec.json !== undefined) {
       headers['content-type'] = 'application/json';
@@ -181,6 +182,17 @@ export class HttpClient {
     }
     return { status: response.status, body: checked.data };
   }
+}
+
+/**
+ * The Idempotency-Key header as sent: the key itself when it is visible ASCII, otherwise a digest of it. An agent's
+ * key may hold anything (a newline, a NUL, an emoji) that fetch refuses in a header or silently trims; the digest is
+ * the same on every retry and in every process, so a repeat still finds the original job.
+ */
+export function headerSafeKey(key: string): string {
+  return /^[\x21-\x7e]+$/.test(key)
+    ? key
+    : `seedance-mcp-sha256-${createHash('sha256').update(key).digest('hex')}`;
 }
 
 function isTransient(error: ApiframeError): boolean {
