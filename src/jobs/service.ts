@@ -233,7 +233,7 @@ export class JobService {
           onUpdate(job);
           if (TERMINAL_STATUSES.has(job.status)) finish({ job, timedOut: false });
         },
-        error: (error) => finish(error),
+        error: (error) => finish(pollFailed(error, jobId)),
       });
       if (settled) return;
       if (signal?.aborted) return onAbort();
@@ -350,6 +350,18 @@ export class JobService {
     log.info('job downloaded', { jobId: job.id, path: video.path, bytes: video.bytes });
     return files;
   }
+}
+
+/**
+ * Polling failed while a paid job renders: the answer names the job, so that the agent waits on it with get_video
+ * instead of losing track of it (or paying for it again).
+ */
+function pollFailed(error: SeedanceError, jobId: string): SeedanceError {
+  return new SeedanceError(error.code, `${error.message} (while following video job ${jobId})`, {
+    recovery: `${error.recovery} The video job ${jobId} was submitted, is recorded and keeps rendering: call get_video with job_id "${jobId}", not generate_video.`,
+    details: { ...error.details, jobId },
+    cause: error,
+  });
 }
 
 /** A 4xx means Apiframe refused before creating anything; anything else may have created a job. */

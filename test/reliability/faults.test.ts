@@ -146,6 +146,8 @@ describe.each(Object.entries(DRIVERS))('faults on the %s route', (route, drivers
           // The job exists and is paid for: the answer names it, the ledger has it, the budget holds its price.
           expect(h.sim.jobCount).toBe(1);
           const [jobId] = [...h.sim.jobs.keys()];
+          expect(text).toContain(String(jobId));
+          expect(text).toMatch(/get_video/);
           expect(await h.services.ledger.findByJobId(String(jobId))).toBeDefined();
           expect(budget.reserved).toBe(PRICE);
         } else {
