@@ -6,7 +6,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants, promises as fsp } from 'node:fs';
 import { basename, join } from 'node:path';
 import { SeedanceError } from '../errors.js';
-import { formatBytes } from '../media.js';
+import { formatBytes, SNIFF_BYTES, sniffMedia } from '../media.js';
+import type { MediaKind } from '../params.js';
 import { sanitize } from '../redact.js';
 
 export class DownloadError extends SeedanceError {
@@ -20,6 +21,8 @@ export interface DownloadOptions {
   timeoutMs: number;
   signal?: AbortSignal | undefined;
   userAgent: string;
+  /** What the file must be, judged by its first bytes: an error page served as the video is not saved as one. */
+  kind?: MediaKind;
 }
 
 export interface Downloaded {
@@ -83,6 +86,7 @@ export async function downloadFile(
   }
   const hash = createHash('sha256');
   let bytes = 0;
+  let head = Buffer.alloc(0);
   const file = await fsp.open(tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
   let complete = false;
   try {
@@ -90,10 +94,19 @@ export async function downloadFile(
       bytes += chunk.length;
       if (bytes > options.maxBytes) throw tooLarge(bytes, options.maxBytes, url);
       hash.update(chunk);
+      if (head.length < SNIFF_BYTES)
+        head = Buffer.concat([head, chunk.subarray(0, SNIFF_BYTES - head.length)]);
       await file.write(chunk);
     }
     if (Number.isFinite(declared) && bytes !== declared) {
       throw new DownloadError(`The download ended after ${bytes} of ${declared} bytes.`, retryLater);
+    }
+    const type = sniffMedia(head);
+    if (options.kind !== undefined && type?.kind !== options.kind) {
+      throw new DownloadError(
+        `The downloaded result is not ${options.kind === 'image' ? 'an' : 'a'} ${options.kind} (${type === undefined ? 'unrecognised content' : type.contentType}); it was not saved.`,
+        retryLater,
+      );
     }
     await file.datasync();
     complete = true;

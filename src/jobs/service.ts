@@ -335,16 +335,17 @@ export class JobService {
       signal,
       userAgent: this.options.userAgent,
     };
-    const video = await downloadFile(videoUrl, this.options.outputDir, `${base}.mp4`, common);
+    const video = await downloadFile(videoUrl, this.options.outputDir, `${base}.mp4`, {
+      ...common,
+      kind: 'video',
+    });
     const files: DownloadedFile[] = [{ kind: 'video', url: videoUrl, ...video }];
     const lastFrameUrl = job.result?.lastFrameUrl ?? record.result?.lastFrameUrl ?? null;
     if (lastFrameUrl !== null) {
-      const frame = await downloadFile(
-        lastFrameUrl,
-        this.options.outputDir,
-        `${base}_last-frame.png`,
-        common,
-      );
+      const frame = await downloadFile(lastFrameUrl, this.options.outputDir, `${base}_last-frame.png`, {
+        ...common,
+        kind: 'image',
+      });
       files.push({ kind: 'last_frame', url: lastFrameUrl, ...frame });
     }
     log.info('job downloaded', { jobId: job.id, path: video.path, bytes: video.bytes });

@@ -3,7 +3,7 @@
  * what the tool answers, how many upstream jobs exist (never more than one per logical call), what the ledger holds
  * (the job found again by get_video) and what the budget says (a reservation held only while a charge is possible).
  */
-import { copyFile } from 'node:fs/promises';
+import { copyFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageAsset } from '../../src/package-files.js';
@@ -167,6 +167,28 @@ describe.each(Object.entries(DRIVERS))('faults on the %s route', (route, drivers
       },
     );
   });
+});
+
+describe('faults on the result download', () => {
+  it.each(['reset_after', 'truncated', 'malformed'] as const)(
+    '%s: no corrupt file is left, and get_video downloads it again',
+    async (kind) => {
+      const { h, args } = await setUp('generate_video');
+      h.sim.addFault({ route: 'file', kind, times: 1 });
+      const first = await h.call('generate_video', args);
+      const out = structuredOf<VideoOutput>(first);
+      expect(out.status).toBe('completed');
+      expect(out.video).toBeNull();
+      expect(out.warnings.join(' ')).toMatch(/get_video/);
+      expect(await readdir(h.dirs.output).catch(() => [])).toEqual([]);
+      const again = structuredOf<VideoOutput>(
+        await h.call('get_video', { job_id: out.job_id, wait_seconds: 5 }),
+      );
+      expect(again.video?.bytes).toBeGreaterThan(1_000);
+      expect(h.sim.jobCount).toBe(1);
+      await finish(h, true);
+    },
+  );
 });
 
 describe('an idempotency_key that cannot travel in an HTTP header as it is', () => {
