@@ -2,6 +2,27 @@
 import { chmod } from 'node:fs/promises';
 import { build } from 'esbuild';
 
+/**
+ * The SDK's Server builds an Ajv validator (Ajv, its formats and fast-uri: a fifth of the bundle, and time at every
+ * start) for elicitation, which seedance-mcp never uses; src/server.ts passes its own validator instead. This keeps
+ * the default one out of the bundle, so that start-up neither compiles nor runs it.
+ */
+const noAjv = {
+  name: 'no-ajv',
+  setup(b) {
+    b.onResolve({ filter: /validation\/ajv-provider\.js$/ }, (args) =>
+      args.importer.includes('/sdk/dist/esm/server/')
+        ? { path: 'ajv-provider', namespace: 'no-ajv' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'no-ajv' }, () => ({
+      contents:
+        "export class AjvJsonSchemaValidator { constructor() { throw new Error('seedance-mcp passes its own jsonSchemaValidator'); } }",
+      loader: 'js',
+    }));
+  },
+};
+
 await build({
   entryPoints: ['src/cli.ts'],
   outfile: 'dist/cli.js',
@@ -17,5 +38,6 @@ await build({
     js: "#!/usr/bin/env node\nimport { createRequire as __seedanceRequire } from 'node:module';\nconst require = __seedanceRequire(import.meta.url);",
   },
   logLevel: 'warning',
+  plugins: [noAjv],
 });
 await chmod('dist/cli.js', 0o755);

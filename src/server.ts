@@ -13,6 +13,7 @@ import {
   RootsListChangedNotificationSchema,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
+import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import { InvalidArgumentsError, SeedanceError } from './errors.js';
 import { type AccessScope, realDirs } from './files/local.js';
 import { log } from './log.js';
@@ -32,6 +33,16 @@ export const SERVER_INSTRUCTIONS = [
   'Report the cost (credits charged, budget left) and the saved file path to the user.',
   'Local files (absolute paths) can be given directly to the media fields or uploaded first with upload_asset.',
 ].join(' ');
+
+/**
+ * The Server validates elicitation answers with this; seedance-mcp never elicits, so it needs no JSON Schema engine
+ * (the SDK's default, Ajv, is left out of the bundle: see scripts/build.mjs).
+ */
+const noElicitation: jsonSchemaValidator = {
+  getValidator() {
+    throw new Error('seedance-mcp does not elicit, so it validates no elicitation schema');
+  },
+};
 
 export function toolListing(tools: readonly ToolDefinition[]): Tool[] {
   return tools.map((tool) => ({
@@ -90,7 +101,11 @@ export function buildServer(services: Services): Server {
   const byName = new Map(tools.map((t) => [t.name, t]));
   const server = new Server(
     { name: 'seedance-mcp', title: 'Seedance 2.0 video (Apiframe)', version: VERSION },
-    { capabilities: { tools: { listChanged: false } }, instructions: SERVER_INSTRUCTIONS },
+    {
+      capabilities: { tools: { listChanged: false } },
+      instructions: SERVER_INSTRUCTIONS,
+      jsonSchemaValidator: noElicitation,
+    },
   );
 
   let roots: Promise<string[] | undefined> | undefined;
