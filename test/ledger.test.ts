@@ -127,6 +127,10 @@ describe.each(stores)('%s ledger', (_name, openStore) => {
       kind: 'attached',
       record: { jobId: 'job-1' },
     });
+    expect(await ledger.reserve(request('same', 5, { key: 'fresh-agent-key' }))).toMatchObject({
+      kind: 'attached',
+      record: { jobId: 'job-1' },
+    });
     expect(await ledger.reserve(request('same', 6))).toMatchObject({ kind: 'reserved' });
 
     await ledger.updateJob('job-1', completed());

@@ -204,12 +204,10 @@ export function decideReserve(
 ): { outcome: ReserveOutcome; event: LedgerEvent | undefined } {
   const at = ctx.now.toISOString();
   const budget = () => budgetOf(state, ctx.limit, ctx.period, ctx.now);
+  // The agent's own key names one submission forever; without a known key, an identical live request is the same one.
   const existing =
-    request.key !== undefined
-      ? state.records.get(request.key)
-      : request.newJob
-        ? undefined
-        : identical(state, request, ctx);
+    (request.key === undefined ? undefined : state.records.get(request.key)) ??
+    (request.newJob ? undefined : identical(state, request, ctx));
   if (existing !== undefined && existing.requestHash !== request.requestHash) {
     return { outcome: { kind: 'key_conflict', record: copy(existing) }, event: undefined };
   }
