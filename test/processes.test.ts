@@ -138,6 +138,31 @@ describe('servers that die, restart and share one ledger', () => {
     expect(retried.job_id).toBe([...sim.jobs.keys()][0]);
   });
 
+  it('two processes asking for the same completed job at once: one downloads it, both answer with the same file', async () => {
+    const sim = await env.start();
+    const home = await sharedHome();
+    const [one, two] = await Promise.all([startServer(sim, home), startServer(sim, home)]);
+    if (one === undefined || two === undefined) throw new Error('two servers expected');
+    const submitted = structuredOf<VideoOutput>(
+      await one.call('generate_video', { ...VIDEO, return_last_frame: true, wait_seconds: 0 }),
+    );
+    sim.forceJob(submitted.job_id ?? '', 'COMPLETED');
+    const [a, b] = await Promise.all(
+      [one, two].map(async (server) =>
+        structuredOf<VideoOutput>(
+          await server.call('get_video', { job_id: submitted.job_id, wait_seconds: 30 }),
+        ),
+      ),
+    );
+    expect(a?.status).toBe('completed');
+    expect(b?.video?.path).toBe(a?.video?.path);
+    expect(b?.last_frame?.path).toBe(a?.last_frame?.path);
+    const fetched = sim.exchangesFor('file').map((e) => e.path);
+    expect(fetched).toHaveLength(2);
+    expect(new Set(fetched).size).toBe(2);
+    expect((await readdir(join(home, 'out'))).sort()).toHaveLength(2);
+  });
+
   it('four processes racing for a budget that fits exactly three videos submit exactly three, and every refusal says why', async () => {
     const sim = await env.start();
     const home = await sharedHome();
