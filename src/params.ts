@@ -303,19 +303,40 @@ export interface FieldIssue {
   message: string;
 }
 
-/** zod issues as `field: message` pairs, with paths written the way an agent would write them. */
+/** Issues named in one answer; the rest are counted. */
+const MAX_ISSUES = 25;
+
+/**
+ * zod issues as `field: message` pairs, with paths written the way an agent would write them. An unknown key is
+ * named printable and short (it may be a megabyte of anything), and a flood of issues is cut to the first few.
+ */
 export function fieldIssues(error: z.ZodError): FieldIssue[] {
   const issues: FieldIssue[] = [];
   for (const issue of error.issues) {
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
-        issues.push({ field: formatPath([...issue.path, key]), message: 'is not a known parameter' });
+        issues.push({
+          field: formatPath([...issue.path, printableKey(key)]),
+          message: 'is not a known parameter',
+        });
       }
       continue;
     }
     issues.push({ field: formatPath(issue.path) || '(arguments)', message: issue.message });
   }
-  return issues;
+  if (issues.length <= MAX_ISSUES) return issues;
+  return [
+    ...issues.slice(0, MAX_ISSUES - 1),
+    { field: '(arguments)', message: `${issues.length - MAX_ISSUES + 1} more problems like these` },
+  ];
+}
+
+function printableKey(key: string): string {
+  const visible = Array.from(key, (ch) => (ch < ' ' || ch === '\u007f' ? ' ' : ch))
+    .join('')
+    .trim();
+  if (visible === '') return JSON.stringify(key);
+  return visible.length > 64 ? `${visible.slice(0, 63)}…` : visible;
 }
 
 export function formatPath(path: readonly PropertyKey[]): string {
