@@ -35,9 +35,12 @@ export class ApiframeError extends SeedanceError {
 export class UpstreamValidationError extends ApiframeError {
   readonly fieldErrors: Record<string, string[]>;
   constructor(context: UpstreamContext, message: string, fieldErrors: Record<string, string[]>) {
-    const listed = Object.entries(fieldErrors)
-      .map(([path, messages]) => `${path}: ${messages.join(', ')}`)
-      .join('; ');
+    const listed = sanitize(
+      Object.entries(fieldErrors)
+        .map(([path, messages]) => `${path}: ${messages.join(', ')}`)
+        .join('; '),
+      1_000,
+    );
     super(
       'upstream_validation',
       context,
@@ -188,18 +191,30 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
+/**
+ * Upstream words as the agent sees them: sanitised, short, and in quotes it cannot close, so that a body saying
+ * "What to do: ..." reads as what Apiframe said, not as this server's advice.
+ */
+export function quoted(text: string, maxLength = 200): string {
+  return `“${sanitize(text, maxLength).replace(/[“”]/g, '"')}”`;
+}
+
 function messageOf(body: unknown, fallback: string): string {
   const error = (body as { error?: unknown } | null)?.error;
-  return typeof error === 'string' && error.trim() !== '' ? sanitize(error) : fallback;
+  return typeof error === 'string' && error.trim() !== '' ? quoted(error) : fallback;
 }
+
+/** At most this many fields, and messages per field, are reported from an upstream validation error. */
+const MAX_FIELD_ERRORS = 10;
+const MAX_MESSAGES_PER_FIELD = 3;
 
 function fieldErrorsOf(body: unknown): Record<string, string[]> {
   const details = (body as { details?: unknown } | null)?.details;
   if (details === null || typeof details !== 'object') return {};
   const out: Record<string, string[]> = {};
-  for (const [path, messages] of Object.entries(details).slice(0, 50)) {
+  for (const [path, messages] of Object.entries(details).slice(0, MAX_FIELD_ERRORS)) {
     const list = Array.isArray(messages) ? messages : [messages];
-    out[sanitize(path, 120)] = list.map((m) => sanitize(String(m), 200));
+    out[sanitize(path, 80)] = list.slice(0, MAX_MESSAGES_PER_FIELD).map((m) => sanitize(String(m), 120));
   }
   return out;
 }
