@@ -1,5 +1,6 @@
 /** The account's credit balance from `GET /v2/me`, cached briefly: results report it without a call each time. */
 import { SeedanceError } from '../errors.js';
+import { sanitize } from '../redact.js';
 import type { ApiframeClient } from './client.js';
 
 export interface Balance {
@@ -39,7 +40,8 @@ export class AccountCache {
       const me = await this.client.me();
       const value: Balance = {
         credits: me.team?.credits ?? null,
-        plan: me.team?.plan ?? null,
+        // Shown in every result: an upstream string, so kept short and printable.
+        plan: me.team?.plan == null ? null : sanitize(me.team.plan, 60),
         unavailable: null,
       };
       this.cached = { at: this.now(), value };

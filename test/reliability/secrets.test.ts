@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../../src/simulator/server.js';
-import { textOf } from '../helpers/mcp.js';
+import { structuredOf, textOf } from '../helpers/mcp.js';
 import { CANARY_KEY, countLeaks, Outbox } from './canary.js';
 import { reliableHarness } from './harness.js';
 import { completedJob, type Hostile, json, ME, startHostile } from './hostile.js';
@@ -64,7 +64,7 @@ describe('a hostile upstream that echoes the key and garbage in its error bodies
     upstream = await startHostile((req, res) => {
       req.resume();
       if (req.url === '/v2/me') {
-        return json(res, 200, ME);
+        return json(res, 200, { ...ME, team: { ...ME.team, plan: POISON } });
       }
       if (shape === 'html') {
         res.writeHead(status, { 'content-type': 'text/html', 'retry-after': `${CANARY_KEY}` });
@@ -96,6 +96,12 @@ describe('a hostile upstream that echoes the key and garbage in its error bodies
           expect(result.isError, `${tool} ${code}`).toBe(true);
           expectSanitised(textOf(result));
         }
+        // The balance, read from a 200 whose plan is poison, is short and printable in every result that shows it.
+        const estimate = await h.call('estimate_cost', { duration: 4 });
+        const balance = structuredOf<{ balance: { plan: string | null } }>(estimate).balance;
+        expect(countLeaks(JSON.stringify(estimate))).toBe(0);
+        expect(String(balance.plan).length).toBeLessThan(200);
+        expect(controlCharacters(String(balance.plan))).toEqual([]);
       } finally {
         await h.close();
       }
