@@ -204,7 +204,8 @@ describe('an idempotency_key that cannot travel in an HTTP header as it is', () 
       'plain-key_1.2~x',
     ];
     for (const key of keys) {
-      const call = { ...args, idempotency_key: key, wait_seconds: 0 };
+      // new_job: an identical request in flight would otherwise be attached to, whatever its key.
+      const call = { ...args, idempotency_key: key, wait_seconds: 0, new_job: true };
       const first = await h.call('generate_video', call);
       expect(first.isError, textOf(first)).toBeFalsy();
       const again = await h.call('generate_video', call);
