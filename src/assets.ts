@@ -6,6 +6,7 @@
 import type { ApiframeClient } from './apiframe/client.js';
 import { newIdempotencyKey } from './apiframe/client.js';
 import { NotFoundError } from './apiframe/errors.js';
+import type { Upload } from './apiframe/schemas.js';
 import { SeedanceError, sleep } from './errors.js';
 import { type AccessScope, hashOpenFile, openLocalMedia } from './files/local.js';
 import type { Ledger } from './ledger/types.js';
@@ -54,7 +55,18 @@ export interface AssetServiceOptions {
 
 export class AssetError extends SeedanceError {}
 
+/**
+ * From this size, a local file this process has not hashed before starts uploading beside its hash, instead of
+ * after it: a new 50 MB video is then sent in the time of the upload alone. The hash still decides: when the same
+ * bytes are already an active asset, the upload is abandoned and the asset reused.
+ */
+const SPECULATE_FROM = 4 * 1024 * 1024;
+/** Files remembered as hashed (and so probably cached): a bounded set, forgotten wholesale when full. */
+const REMEMBERED = 1_000;
+
 export class AssetService {
+  private readonly hashed = new Set<string>();
+
   constructor(
     private readonly client: ApiframeClient,
     private readonly ledger: Ledger,
@@ -67,9 +79,22 @@ export class AssetService {
     ctx: AssetCallContext,
   ): Promise<AssetResult> {
     const file = await openLocalMedia(given, ctx.scope, expectKind);
+    let early: { upload: Promise<Upload>; abort: AbortController } | undefined;
     try {
+      const stat = await file.handle.stat();
+      const identity = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}:${stat.ctimeMs}`;
+      if (file.size >= SPECULATE_FROM && !this.hashed.has(identity)) {
+        const abort = new AbortController();
+        const signal = ctx.signal === undefined ? abort.signal : AbortSignal.any([ctx.signal, abort.signal]);
+        const upload = this.client.uploadFile(file, { idempotencyKey: newIdempotencyKey(), signal });
+        upload.catch(() => {});
+        early = { upload, abort };
+        ctx.progress?.(`uploading ${file.type.kind} (${file.size} bytes)`);
+      }
       ctx.progress?.(`hashing ${file.type.kind} (${file.size} bytes)`);
       const sha256 = await hashOpenFile(file);
+      if (this.hashed.size >= REMEMBERED) this.hashed.clear();
+      this.hashed.add(identity);
       const cached = await this.ledger.getUpload(sha256, file.type.kind);
       if (cached !== undefined) {
         const status = await this.client
@@ -93,11 +118,16 @@ export class AssetService {
           };
         }
       }
-      ctx.progress?.(`uploading ${file.type.kind} (${file.size} bytes)`);
-      const upload = await this.client.uploadFile(file, {
-        idempotencyKey: newIdempotencyKey(),
-        signal: ctx.signal,
-      });
+      let upload: Upload;
+      if (early !== undefined) {
+        upload = await early.upload;
+      } else {
+        ctx.progress?.(`uploading ${file.type.kind} (${file.size} bytes)`);
+        upload = await this.client.uploadFile(file, {
+          idempotencyKey: newIdempotencyKey(),
+          signal: ctx.signal,
+        });
+      }
       const assetId = await this.register(upload.url, file.type.kind, ctx);
       const status = await this.waitActive(assetId, ctx);
       const now = (this.options.now ?? Date.now)();
@@ -121,6 +151,11 @@ export class AssetService {
         uploadExpiresAt: upload.expiresAt,
       };
     } finally {
+      // An upload still reading the file (the asset was cached, or hashing failed) is abandoned before it closes.
+      if (early !== undefined) {
+        early.abort.abort();
+        await early.upload.catch(() => {});
+      }
       await file.handle.close();
     }
   }

@@ -4,6 +4,8 @@
  * full-jitter exponential with a cap; a Retry-After header sets the wait instead.
  */
 import { createHash } from 'node:crypto';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type * as z from 'zod';
 import { sleep as abortableSleep, CancelledError, SeedanceError } from '../errors.js';
 import { log } from '../log.js';
@@ -41,10 +43,21 @@ export const BACKOFF = {
 } as const;
 
 export interface StreamBody {
-  /** Called once per attempt: a retry needs a fresh stream. */
-  open: () => ReadableStream<Uint8Array>;
+  /**
+   * Writes the body, once per attempt (a retry writes it again). `write` resolves once the chunk is handed to the
+   * socket, so the caller may then reuse its buffer: a large file goes out through a few fixed buffers instead of
+   * leaving every chunk for the garbage collector (50 MB of them, for a video, before it runs).
+   */
+  pump: (write: (chunk: Uint8Array) => Promise<void>) => Promise<void>;
   contentType: string;
   length: number;
+}
+
+interface Answer {
+  status: number;
+  ok: boolean;
+  headers: Headers;
+  text: string;
 }
 
 export interface RequestSpec<T> {
@@ -121,32 +134,40 @@ export class HttpClient {
     };
     if (this.options.apiKey !== undefined) headers['x-api-key'] = this.options.apiKey;
     if (spec.idempotencyKey !== undefined) headers['idempotency-key'] = headerSafeKey(spec.idempotencyKey);
-    let body: string | ReadableStream<Uint8Array> | undefined;
+    let body: string | undefined;
     if (spec.json !== undefined) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(spec.json);
     } else if (spec.stream !== undefined) {
       headers['content-type'] = spec.stream.contentType;
       headers['content-length'] = String(spec.stream.length);
-      body = spec.stream.open();
     }
     const timeoutMs = spec.timeoutMs ?? this.options.timeoutMs;
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = spec.signal === undefined ? timeout : AbortSignal.any([spec.signal, timeout]);
     const mayHaveActed = spec.method === 'POST';
     const ctx = { operation };
-    let response: globalThis.Response;
+    let response: Answer;
     let text: string;
     try {
-      response = await fetch(url, {
-        method: spec.method,
-        headers,
-        body,
-        signal,
-        redirect: 'error',
-        ...(body instanceof ReadableStream ? { duplex: 'half' } : {}),
-      } as RequestInit);
-      text = await response.text();
+      if (spec.stream !== undefined) {
+        response = await sendStreamed(url, spec.method, headers, spec.stream, signal);
+      } else {
+        const fetched = await fetch(url, {
+          method: spec.method,
+          headers,
+          signal,
+          redirect: 'error',
+          ...(body === undefined ? {} : { body }),
+        });
+        response = {
+          status: fetched.status,
+          ok: fetched.ok,
+          headers: fetched.headers,
+          text: await fetched.text(),
+        };
+      }
+      text = response.text;
     } catch (error) {
       if (spec.signal?.aborted) throw new CancelledError(operation);
       if (timeout.aborted) throw new TimeoutError(ctx, timeoutMs, mayHaveActed);
@@ -193,6 +214,54 @@ export function headerSafeKey(key: string): string {
   return /^[\x21-\x7e]+$/.test(key)
     ? key
     : `seedance-mcp-sha256-${createHash('sha256').update(key).digest('hex')}`;
+}
+
+/**
+ * One request whose body is written by `body.pump`, over node:http: unlike fetch, it says when each chunk has left
+ * (the write callback), which is what lets the caller reuse its buffers. Redirects are not followed, as with fetch's
+ * `redirect: 'error'`: a 3xx is an error answer like any other.
+ */
+function sendStreamed(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: StreamBody,
+  signal: AbortSignal,
+): Promise<Answer> {
+  return new Promise<Answer>((resolve, reject) => {
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = send(url, { method, headers, signal }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', reject);
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        resolve({
+          status,
+          ok: status >= 200 && status < 300,
+          headers: headersOf(res.headers),
+          text: Buffer.concat(chunks).toString('utf8'),
+        });
+      });
+    });
+    req.on('error', reject);
+    const write = (chunk: Uint8Array) =>
+      new Promise<void>((done, fail) => {
+        req.write(chunk, (error) => (error ? fail(error) : done()));
+      });
+    body.pump(write).then(
+      () => req.end(),
+      (error: unknown) => req.destroy(error instanceof Error ? error : new Error(String(error))),
+    );
+  });
+}
+
+function headersOf(raw: IncomingHttpHeaders): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(raw)) {
+    if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+  }
+  return headers;
 }
 
 function isTransient(error: ApiframeError): boolean {
