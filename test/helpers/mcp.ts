@@ -17,7 +17,7 @@ import {
 import { type Config, loadConfig } from '../../src/config.js';
 import type { Ledger } from '../../src/ledger/types.js';
 import { buildServer } from '../../src/server.js';
-import { createServices, type Services } from '../../src/services.js';
+import { createServices, type ServiceOverrides, type Services } from '../../src/services.js';
 import { type Simulator, type SimulatorOptions, startSimulator } from '../../src/simulator/server.js';
 import { allContractProblems } from './contract.js';
 import { FAST, TEST_KEY } from './simulator.js';
@@ -28,6 +28,8 @@ export interface HarnessOptions {
   /** Folders the client declares as its MCP roots (none: the client has no roots capability). */
   roots?: (dirs: Harness['dirs']) => string[];
   ledger?: Ledger;
+  /** Replaces parts of FAST_SERVICES (a poll schedule with batching, say). */
+  services?: Partial<ServiceOverrides>;
   /** Start without a simulator (for the no-key tests). */
   noSimulator?: boolean;
 }
@@ -77,6 +79,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   );
   const services = await createServices(config, {
     ...FAST_SERVICES,
+    ...options.services,
     ...(options.ledger ? { ledger: options.ledger } : {}),
   });
   const server = buildServer(services);

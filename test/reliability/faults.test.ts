@@ -11,6 +11,7 @@ import type { SimulatorRoute } from '../../src/simulator/faults.js';
 import type { VideoOutput } from '../../src/tools/shapes.js';
 import { structuredOf, textOf } from '../helpers/mcp.js';
 import { DRIVERS, faultKit, PRICE, TRANSIENT } from './fault-kit.js';
+import { reliableHarness } from './harness.js';
 
 const { figures, outbox, setUp, finish, expectOneCompletedVideo } = faultKit('faults');
 
@@ -53,6 +54,41 @@ describe('faults on the result download', () => {
       await finish(h, true);
     },
   );
+});
+
+describe('faults on the job list, which polls many jobs at once', () => {
+  const KINDS = [
+    'rate_limit',
+    'unavailable',
+    'server_error',
+    'reset_before',
+    'reset_after',
+    'malformed',
+    'truncated',
+  ];
+  it.each(KINDS)('%s on every list poll: six jobs in flight still complete, each once', async (kind) => {
+    const h = await reliableHarness(outbox, figures, {
+      config: { budgetCredits: 1_000, timeoutMs: 500, maxRetries: 1 },
+      sim: { processingMs: 150 },
+      services: { poll: { firstMs: 5, factor: 1.5, capMs: 20, batchFrom: 4 } },
+    });
+    h.sim.addFault({ route: 'jobs', kind: kind as 'rate_limit', times: 1_000, retryAfterSeconds: 0.01 });
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        h.call('generate_video', { prompt: `list fault ${kind} ${i}`, duration: 4, resolution: '480p' }),
+      ),
+    );
+    for (const result of results) {
+      expect(result.isError, textOf(result)).toBeFalsy();
+      expect(structuredOf<VideoOutput>(result).status).toBe('completed');
+    }
+    expect(h.sim.jobCount).toBe(6);
+    expect(new Set(results.map((r) => structuredOf<VideoOutput>(r).job_id)).size).toBe(6);
+    expect(await h.services.ledger.budget()).toMatchObject({ spent: 6 * PRICE, reserved: 0 });
+    expect(h.sim.hits.get('jobs') ?? 0).toBeGreaterThan(0);
+    figures.logicalCalls += 5;
+    await finish(h, true);
+  });
 });
 
 describe('calls that race or give up', () => {

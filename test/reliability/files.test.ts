@@ -4,7 +4,18 @@
  * output folder is written; nothing half-written is left.
  */
 import { execFileSync } from 'node:child_process';
-import { link, mkdir, open, readdir, readFile, symlink, truncate, unlink, writeFile } from 'node:fs/promises';
+import {
+  link,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  symlink,
+  truncate,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -76,6 +87,8 @@ describe('paths that try to leave the allowed folder', () => {
       '/etc/passwd',
       '/proc/self/environ',
       `file:///etc/passwd`,
+      `file://evil.example${w}/x.png`,
+      `file://localhost${w}/../outside.png`,
     ];
     for (const source of sources) {
       await expectRefused(source, /path_not_allowed|file_rejected/);
@@ -305,6 +318,35 @@ describe('output names built from prompts', () => {
 });
 
 describe('downloads', () => {
+  it('a symlink planted at the name a download will take is replaced, and what it pointed at is untouched', async () => {
+    figures.scenarios += 1;
+    figures.logicalCalls += 1;
+    const slow = await reliableHarness(outbox, figures, { sim: { processingMs: 60_000 } });
+    try {
+      const prompt = 'planted link';
+      const started = structuredOf<VideoOutput>(
+        await slow.call('generate_video', { prompt, wait_seconds: 0 }),
+      );
+      const jobId = started.job_id ?? '';
+      const record = await slow.services.ledger.findByJobId(jobId);
+      const name = `${outputBaseName(prompt, jobId, new Date(record?.createdAt ?? ''))}.mp4`;
+      const victim = join(slow.dirs.root, 'victim.txt');
+      await writeFile(victim, 'precious');
+      await mkdir(slow.dirs.output, { recursive: true });
+      await symlink(victim, join(slow.dirs.output, name));
+      slow.sim.forceJob(jobId, 'COMPLETED');
+      const done = structuredOf<VideoOutput>(
+        await slow.call('get_video', { job_id: jobId, wait_seconds: 5 }),
+      );
+      expect(done.video?.path).toBe(join(slow.dirs.output, name));
+      expect(await readFile(victim, 'utf8')).toBe('precious');
+      expect((await lstat(join(slow.dirs.output, name))).isFile()).toBe(true);
+      figures.jobsCreated += slow.sim.jobCount;
+    } finally {
+      await slow.close();
+    }
+  });
+
   const options = { maxBytes: 64 * 1024, timeoutMs: 5_000, userAgent: 'reliability' };
 
   it('a result URL that is not http(s) is refused, directly or through a redirect', async () => {
