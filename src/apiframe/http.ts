@@ -57,7 +57,8 @@ interface Answer {
   status: number;
   ok: boolean;
   headers: Headers;
-  text: string;
+  /** undefined when the body passed MAX_RESPONSE_BYTES and was cut off. */
+  text: string | undefined;
 }
 
 export interface RequestSpec<T> {
@@ -148,7 +149,7 @@ export class HttpClient {
     const mayHaveActed = spec.method === 'POST';
     const ctx = { operation };
     let response: Answer;
-    let text: string;
+    let text: string | undefined;
     try {
       if (spec.stream !== undefined) {
         response = await sendStreamed(url, spec.method, headers, spec.stream, signal);
@@ -164,7 +165,7 @@ export class HttpClient {
           status: fetched.status,
           ok: fetched.ok,
           headers: fetched.headers,
-          text: await fetched.text(),
+          text: await readCapped(fetched, MAX_RESPONSE_BYTES),
         };
       }
       text = response.text;
@@ -174,6 +175,18 @@ export class HttpClient {
       const own = ownErrorIn(error);
       if (own !== undefined) throw own;
       throw new NetworkError(ctx, error, mayHaveActed);
+    }
+    if (text === undefined) {
+      const tooLarge = `the response is larger than ${MAX_RESPONSE_BYTES / (1024 * 1024)} MB`;
+      if (!response.ok) {
+        throw errorFromResponse(
+          { operation, mayHaveActed },
+          response.status,
+          { error: tooLarge },
+          response.headers,
+        );
+      }
+      throw new ProtocolError({ ...ctx, status: response.status }, tooLarge, mayHaveActed);
     }
     let parsed: unknown;
     let parseFailed = false;
@@ -232,17 +245,23 @@ function sendStreamed(
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
     const req = send(url, { method, headers, signal }, (res) => {
       const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('error', reject);
-      res.on('end', () => {
+      let size = 0;
+      const answer = (text: string | undefined) => {
         const status = res.statusCode ?? 0;
-        resolve({
-          status,
-          ok: status >= 200 && status < 300,
-          headers: headersOf(res.headers),
-          text: Buffer.concat(chunks).toString('utf8'),
-        });
+        resolve({ status, ok: status >= 200 && status < 300, headers: headersOf(res.headers), text });
+      };
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size <= MAX_RESPONSE_BYTES) {
+          chunks.push(chunk);
+          return;
+        }
+        chunks.length = 0;
+        res.destroy();
+        answer(undefined);
       });
+      res.on('error', reject);
+      res.on('end', () => answer(Buffer.concat(chunks).toString('utf8')));
     });
     req.on('error', reject);
     const write = (chunk: Uint8Array) =>
@@ -254,6 +273,33 @@ function sendStreamed(
       (error: unknown) => req.destroy(error instanceof Error ? error : new Error(String(error))),
     );
   });
+}
+
+/** No answer of Apiframe's comes near this; a body that does is cut off rather than held in memory. */
+export const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+
+/** The body as text, or undefined once it passes `max` bytes: an endless body must not fill the memory. */
+async function readCapped(response: globalThis.Response, max: number): Promise<string | undefined> {
+  if (response.body === null) return '';
+  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+  if (Number.isFinite(declared) && declared > max) {
+    await response.body.cancel().catch(() => {});
+    return undefined;
+  }
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function headersOf(raw: IncomingHttpHeaders): Headers {

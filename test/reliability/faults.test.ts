@@ -5,13 +5,16 @@
  * exist (never more than one per logical call), what the ledger holds (the job found again by get_video) and what
  * the budget says. The faults that outlast the retries are in faults-lasting.test.ts.
  */
-import { readdir } from 'node:fs/promises';
+import { copyFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { packageAsset } from '../../src/package-files.js';
 import type { SimulatorRoute } from '../../src/simulator/faults.js';
 import type { VideoOutput } from '../../src/tools/shapes.js';
 import { structuredOf, textOf } from '../helpers/mcp.js';
 import { DRIVERS, faultKit, PRICE, TRANSIENT } from './fault-kit.js';
 import { reliableHarness } from './harness.js';
+import { json, ME, startHostile } from './hostile.js';
 
 const { figures, outbox, setUp, finish, expectOneCompletedVideo } = faultKit('faults');
 
@@ -89,6 +92,56 @@ describe('faults on the job list, which polls many jobs at once', () => {
     figures.logicalCalls += 5;
     await finish(h, true);
   });
+});
+
+describe('an upstream whose answer never ends', () => {
+  const JOB = '0b5f2a8e-3c1d-4e7f-8a9b-0c1d2e3f4a5b';
+  it.each([
+    ['a 200 that streams forever', 200, false],
+    ['a 500 that streams forever', 500, false],
+    ['a 200 declaring 10 GB', 200, true],
+  ] as const)(
+    '%s: cut off at 8 MB, an isError, the memory kept (found: it grew past 2 GB)',
+    async (_, status, declared) => {
+      const upstream = await startHostile((req, res) => {
+        req.resume();
+        if (req.url === '/v2/me') return json(res, 200, ME);
+        res.writeHead(status, {
+          'content-type': 'application/json',
+          ...(declared ? { 'content-length': String(10 * 1024 ** 3) } : {}),
+        });
+        const chunk = Buffer.alloc(1 << 20, 0x20);
+        const pump = () => {
+          while (!res.destroyed && res.write(chunk)) {}
+          if (!res.destroyed) res.once('drain', pump);
+        };
+        pump();
+      });
+      const h = await reliableHarness(outbox, figures, {
+        config: { baseUrl: upstream.url, timeoutMs: 20_000, maxRetries: 1 },
+      });
+      const local = join(h.dirs.work, 'frame.png');
+      await copyFile(packageAsset('sample-start.png'), local);
+      try {
+        const rss = process.memoryUsage().rss;
+        for (const [tool, args] of [
+          ['get_video', { job_id: JOB, wait_seconds: 0 }],
+          ['generate_video', { prompt: 'endless', duration: 4, wait_seconds: 0 }],
+          ['upload_asset', { source: local }],
+        ] as const) {
+          figures.scenarios += 1;
+          figures.faultsInjected += 1;
+          const result = await h.call(tool, args);
+          expect(result.isError, tool).toBe(true);
+          expect(textOf(result)).toMatch(/larger than 8 MB/);
+        }
+        expect(process.memoryUsage().rss - rss).toBeLessThan(512 * 1024 * 1024);
+      } finally {
+        await h.close();
+        await upstream.close();
+      }
+    },
+  );
 });
 
 describe('calls that race or give up', () => {
