@@ -19,28 +19,39 @@ async function time(server: Connected, name: string, args: Record<string, unknow
 export async function callOverhead(simUrl: string): Promise<Row[]> {
   const dirs = await tempDirs('calls');
   const product = await connect(BIN, productEnv(dirs.root, simUrl));
+  // With a budget, every estimate also reads the shared ledger (other processes may have spent since).
+  const budgeted = await connect(
+    BIN,
+    productEnv(`${dirs.root}/budgeted`, simUrl, { SEEDANCE_BUDGET_CREDITS: '100000' }),
+  );
   const floor = await connect(FLOOR, { PATH: process.env.PATH ?? '', HOME: dirs.root });
   try {
     // Tool lists first, as clients do: the SDK client then validates every result against its output schema.
     await product.client.listTools();
+    await budgeted.client.listTools();
     await floor.client.listTools();
     const estimate = { duration: 5, resolution: '1080p' };
     const echo = { text: 'seedance' };
     for (let i = 0; i < WARMUP; i++) {
       await time(product, 'estimate_cost', estimate);
+      await time(budgeted, 'estimate_cost', estimate);
       await time(floor, 'echo', echo);
     }
     const p: number[] = [];
     const f: number[] = [];
+    const b: number[] = [];
     for (let i = 0; i < CALLS; i++) {
       if (i % 2 === 0) {
         p.push(await time(product, 'estimate_cost', estimate));
         f.push(await time(floor, 'echo', echo));
+        b.push(await time(budgeted, 'estimate_cost', estimate));
       } else {
+        b.push(await time(budgeted, 'estimate_cost', estimate));
         f.push(await time(floor, 'echo', echo));
         p.push(await time(product, 'estimate_cost', estimate));
       }
     }
+    const b50 = percentile(b, 50);
     const perSecond = (xs: number[]) => 1000 / (xs.reduce((a, b) => a + b, 0) / xs.length);
     const [p50, f50] = [percentile(p, 50), percentile(f, 50)];
     const [p99, f99] = [percentile(p, 99), percentile(f, 99)];
@@ -56,6 +67,16 @@ export async function callOverhead(simUrl: string): Promise<Row[]> {
         unit: 'ms',
         target: '<= 1.5x floor',
         met: p50 / f50 <= 1.5,
+      },
+      {
+        figure: '3',
+        metric: 'same, p50, with SEEDANCE_BUDGET_CREDITS set (reads the ledger)',
+        product: round(b50, 3),
+        floor: round(f50, 3),
+        ratio: round(b50 / f50),
+        unit: 'ms',
+        target: '',
+        met: undefined,
       },
       {
         figure: '3',
@@ -80,6 +101,7 @@ export async function callOverhead(simUrl: string): Promise<Row[]> {
     ];
   } finally {
     await product.close();
+    await budgeted.close();
     await floor.close();
     await dirs.close();
   }

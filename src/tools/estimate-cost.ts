@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { InvalidArgumentsError } from '../errors.js';
+import type { BudgetSnapshot } from '../ledger/types.js';
 import { agentParamFields, crossFieldWarnings, promptSchema, RESOLUTIONS } from '../params.js';
 import { cheaperOptions, DEFAULT_PRICES, estimate } from '../pricing.js';
 import type { JsonSchema } from '../schema.js';
@@ -7,6 +8,15 @@ import { defineTool } from './define.js';
 import { BalanceOutput, BudgetOutput, balanceOutput, budgetOutput } from './shapes.js';
 
 const MAX_PLANNED = 50;
+
+const NO_BUDGET: BudgetSnapshot = {
+  limit: null,
+  period: 'total',
+  periodStart: null,
+  spent: 0,
+  reserved: 0,
+  remaining: null,
+};
 
 const plannedVideo = {
   prompt: promptSchema.optional(),
@@ -98,7 +108,12 @@ export const estimateCostTool = defineTool({
       };
     });
     const total = videos.reduce((sum, v) => sum + v.total_credits, 0);
-    const [budget, balance] = await Promise.all([services.ledger.budget(), services.account.balance()]);
+    // With no budget set there is none to report, and the shared ledger (a file every process writes) is not read:
+    // the answer is then priced from memory alone, which keeps the cheapest call of this server cheap.
+    const [budget, balance] = await Promise.all([
+      services.config.budgetCredits === undefined ? NO_BUDGET : services.ledger.budget(),
+      services.account.balance(),
+    ]);
     const limits = [budget.remaining, balance.credits].filter((n): n is number => n !== null);
     const available = limits.length === 0 ? Number.POSITIVE_INFINITY : Math.min(...limits);
     const fits = total <= available;
