@@ -1,7 +1,10 @@
 /**
  * 5. Upload memory and speed: upload_asset of a 50 MB video to the simulator, beside `curl -F` of the same file to
  * the same server, alternated round by round. Each round changes a byte of the file, so that the product uploads it
- * again instead of reusing the asset of the round before.
+ * again instead of reusing the asset of the round before. One unmeasured round goes first, as for the cold start:
+ * a fresh process's first upload is followed (some 50 ms after its answer, with or without the product's own
+ * buffers in play, and with no garbage collection running) by a one-time rise of about 20 MB of native memory that
+ * is returned 100 ms later; it is start-up cost, not the upload's, and lands in the measuring window or not by luck.
  */
 import { execFile } from 'node:child_process';
 import { open } from 'node:fs/promises';
@@ -66,7 +69,8 @@ export async function upload(): Promise<Row[]> {
     const productSeconds: number[] = [];
     const curlSeconds: number[] = [];
     const growth: number[] = [];
-    for (let i = 0; i < ROUNDS; i++) {
+    let first = 0;
+    for (let i = -1; i < ROUNDS; i++) {
       await stamp(path, i);
       const before = await memoryOf(server.pid);
       const sampler = sampleRss(server.pid, 5);
@@ -76,7 +80,7 @@ export async function upload(): Promise<Row[]> {
         undefined,
         { timeout: 120_000 },
       );
-      productSeconds.push((performance.now() - started) / 1000);
+      const seconds = (performance.now() - started) / 1000;
       const sampled = await sampler.stop();
       const after = await memoryOf(server.pid);
       if (result.isError === true) throw new Error(`upload_asset failed: ${JSON.stringify(result.content)}`);
@@ -84,7 +88,11 @@ export async function upload(): Promise<Row[]> {
       if (structured.reused || structured.bytes !== SIZE)
         throw new Error('upload_asset did not upload the file');
       const peak = Math.max(sampled, after.peak > before.peak ? after.peak : 0);
-      growth.push(Math.max(0, peak - before.rss));
+      if (i < 0) first = Math.max(0, peak - before.rss);
+      else {
+        productSeconds.push(seconds);
+        growth.push(Math.max(0, peak - before.rss));
+      }
       started = performance.now();
       const { stdout } = await run('curl', [
         '-sS',
@@ -98,7 +106,7 @@ export async function upload(): Promise<Row[]> {
         `file=@${path};type=video/mp4`,
         `${bench.url}/v2/uploads`,
       ]);
-      curlSeconds.push((performance.now() - started) / 1000);
+      if (i >= 0) curlSeconds.push((performance.now() - started) / 1000);
       if (stdout.trim() !== '201') throw new Error(`curl upload answered ${stdout}`);
     }
     const rate = (seconds: number) => SIZE / 1e6 / seconds;
@@ -115,6 +123,14 @@ export async function upload(): Promise<Row[]> {
         unit: 'MB',
         target: '< 30 MB',
         met: worstGrowth < 30,
+      },
+      {
+        figure: '5',
+        metric: 'same, the unmeasured first upload of the process (lazy start-up included)',
+        product: round(first / MB, 1),
+        unit: 'MB',
+        target: '',
+        met: undefined,
       },
       {
         figure: '5',
