@@ -6,6 +6,7 @@ import { resolveMediaRefs } from '../assets.js';
 import { InvalidArgumentsError } from '../errors.js';
 import { MaxCreditsExceededError } from '../jobs/service.js';
 import type { JobRecord } from '../ledger/types.js';
+import { log } from '../log.js';
 import {
   agentParamFields,
   crossFieldWarnings,
@@ -17,6 +18,34 @@ import {
 import { cheaperOptions, estimate } from '../pricing.js';
 import { defineTool, type ToolContext, type ToolResult } from './define.js';
 import { type VideoOutput, VideoOutput as VideoOutputSchema, videoOutput, videoSummary } from './shapes.js';
+
+/** However short wait_seconds, a completed job's files get this long to be saved before the answer goes. */
+const SAVE_GRACE_MS = 2_000;
+
+/** The promise's value, or undefined once `ms` pass or the caller cancels (the promise itself runs on). */
+function until<T>(promise: Promise<T>, ms: number, signal: AbortSignal): Promise<T | undefined> {
+  return new Promise((resolve, reject) => {
+    const stop = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', stop);
+      resolve(undefined);
+    };
+    const timer = setTimeout(stop, ms);
+    signal.addEventListener('abort', stop, { once: true });
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', stop);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', stop);
+        reject(error);
+      },
+    );
+  });
+}
 
 /** A last frame at most this large is also returned inline as an image, for clients that show previews. */
 const PREVIEW_MAX_BYTES = 512 * 1024;
@@ -109,6 +138,7 @@ export async function followJob(
   let job: Job | undefined;
   const jobId = record.jobId;
   if (jobId !== null) {
+    const deadline = services.now() + waitSeconds * 1000;
     const waited = await services.jobs
       .waitFor(
         jobId,
@@ -127,10 +157,21 @@ export async function followJob(
       });
     job = waited.job;
     if (job !== undefined && !waited.timedOut) {
-      const finished = await services.jobs.finish(job, ctx.signal);
-      record = finished.record;
-      if (finished.downloadError !== undefined) {
-        warnings.push(`${finished.downloadError.message} ${finished.downloadError.recovery}`);
+      // The files are saved whatever happens; the answer waits for them only until the deadline (a slow CDN must
+      // not hold the call past the time the client gives it).
+      const saving = services.jobs.finish(job);
+      const finished = await until(saving, Math.max(deadline - services.now(), SAVE_GRACE_MS), ctx.signal);
+      if (finished === undefined) {
+        saving.catch((error: unknown) => log.warn('saving a video failed', { jobId, error: String(error) }));
+        record = (await services.ledger.findByJobId(jobId)) ?? record;
+        warnings.push(
+          `The video is still being saved (a slow download); call get_video with job_id "${jobId}" in a moment for the file.`,
+        );
+      } else {
+        record = finished.record;
+        if (finished.downloadError !== undefined) {
+          warnings.push(`${finished.downloadError.message} ${finished.downloadError.recovery}`);
+        }
       }
     } else {
       services.jobs.finishInBackground(jobId);

@@ -59,6 +59,27 @@ describe('faults on the result download', () => {
   );
 });
 
+describe('a result download slower than the call may wait', () => {
+  it('the answer comes by the deadline (found: it waited for the whole download); the file is saved once', async () => {
+    const { h, args } = await setUp('generate_video');
+    h.sim.addFault({ route: 'file', kind: 'slow', times: 1, delayMs: 4_000 });
+    const started = Date.now();
+    const first = structuredOf<VideoOutput>(await h.call('generate_video', { ...args, wait_seconds: 1 }));
+    expect(Date.now() - started).toBeLessThan(3_500);
+    expect(first.status).toBe('completed');
+    expect(first.video).toBeNull();
+    expect(first.warnings.join(' ')).toMatch(/still being saved.*get_video/);
+    expect(first.next_step).toMatch(/get_video/);
+    const again = structuredOf<VideoOutput>(
+      await h.call('get_video', { job_id: first.job_id, wait_seconds: 10 }),
+    );
+    expect(again.video?.bytes).toBeGreaterThan(1_000);
+    expect(h.sim.hits.get('file')).toBe(1);
+    await expectOneCompletedVideo(h, again);
+    await finish(h, true);
+  });
+});
+
 describe('faults on the job list, which polls many jobs at once', () => {
   const KINDS = [
     'rate_limit',
