@@ -59,6 +59,46 @@ describe('faults on the result download', () => {
   );
 });
 
+describe('faults on the account balance (/v2/me)', () => {
+  it.each(['server_error', 'reset_before', 'malformed', 'slow'] as const)(
+    '%s, lasting: every tool still answers, the balance says it is unknown',
+    async (kind) => {
+      const { h, args } = await setUp('generate_video', kind === 'slow' ? 300 : undefined);
+      h.sim.addFault({ route: 'me', kind, times: 1_000 });
+      const estimate = await h.call('estimate_cost', { duration: 4 });
+      expect(estimate.isError, textOf(estimate)).toBeFalsy();
+      expect(
+        structuredOf<{ balance: { credits: number | null; unavailable: string | null } }>(estimate).balance,
+      ).toMatchObject({ credits: null, unavailable: expect.any(String) });
+      const video = structuredOf<VideoOutput>(await h.call('generate_video', args));
+      await expectOneCompletedVideo(h, video);
+      await finish(h, true);
+    },
+  );
+});
+
+describe('an account balance that never comes', () => {
+  it('holds no answer more than 3 s, and is not waited for again at once (found: every call waited 3 timeouts)', async () => {
+    const { h, args } = await setUp('generate_video', 10_000);
+    h.sim.addFault({ route: 'me', kind: 'slow', times: 1_000, delayMs: 60_000 });
+    const timed = async (tool: string, a: Record<string, unknown>) => {
+      const started = Date.now();
+      const result = await h.call(tool, a);
+      return { result, ms: Date.now() - started };
+    };
+    const first = await timed('estimate_cost', { duration: 4 });
+    expect(first.result.isError).toBeFalsy();
+    expect(first.ms).toBeLessThan(4_500);
+    expect(textOf(first.result)).toMatch(/costs 16 credits/);
+    const second = await timed('estimate_cost', { duration: 4 });
+    expect(second.ms).toBeLessThan(1_000);
+    const video = await timed('generate_video', args);
+    expect(video.ms).toBeLessThan(5_000);
+    await expectOneCompletedVideo(h, structuredOf<VideoOutput>(video.result));
+    await finish(h, true);
+  });
+});
+
 describe('a result download slower than the call may wait', () => {
   it('the answer comes by the deadline (found: it waited for the whole download); the file is saved once', async () => {
     const { h, args } = await setUp('generate_video');
