@@ -1,5 +1,5 @@
 /** What the benchmarks share: statistics, temporary folders, the two servers over stdio, and RSS sampling. */
-import { mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -152,6 +152,19 @@ export async function benchSimulator(options: SimulatorOptions): Promise<BenchSi
 
 /** Requests that look at jobs (one job, or the list): what polling costs upstream. */
 export const POLL_ROUTES = new Set(['job', 'jobs']);
+
+/**
+ * Resets a process's peak resident set (VmHWM) to its current one (Linux: `5` into /proc/PID/clear_refs), so that
+ * the kernel itself reports the peak of what follows, with no sampling. False where that is not allowed.
+ */
+export async function resetPeak(pid: number): Promise<boolean> {
+  try {
+    await writeFile(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Samples a process's resident set every `everyMs` until stopped; returns the largest seen. */
 export function sampleRss(pid: number, everyMs = 10) {
