@@ -103,11 +103,16 @@ export class AssetService {
             if (error instanceof NotFoundError) return undefined;
             throw error;
           });
-        if (status !== undefined && isActive(status.status)) {
+        // Still activating (an earlier call gave up waiting): wait for that asset rather than upload again.
+        const active =
+          status === undefined || isActive(status.status) || isFailed(status.status)
+            ? status?.status
+            : await this.waitActive(cached.assetId, ctx);
+        if (status !== undefined && isActive(active)) {
           return {
             assetUri: assetUri(cached.assetId),
             assetId: cached.assetId,
-            status: status.status ?? 'Active',
+            status: active ?? 'Active',
             kind: cached.kind,
             source: 'local',
             bytes: file.size,
@@ -129,7 +134,7 @@ export class AssetService {
         });
       }
       const assetId = await this.register(upload.url, file.type.kind, ctx);
-      const status = await this.waitActive(assetId, ctx);
+      // Remembered before it is active: a call that gives up waiting leaves an asset the next one waits for.
       const now = (this.options.now ?? Date.now)();
       await this.ledger.putUpload({
         sha256,
@@ -138,6 +143,7 @@ export class AssetService {
         assetId,
         expiresAt: new Date(now + this.options.cacheTtlMs).toISOString(),
       });
+      const status = await this.waitActive(assetId, ctx);
       return {
         assetUri: assetUri(assetId),
         assetId,
@@ -250,6 +256,10 @@ export class AssetService {
 
 function isActive(status: string | undefined): boolean {
   return status?.toLowerCase() === 'active';
+}
+
+function isFailed(status: string | undefined): boolean {
+  return status?.toLowerCase() === 'failed';
 }
 
 /**

@@ -45,6 +45,8 @@ export interface ServiceOverrides {
   retryCapMs?: number;
   ledger?: Ledger;
   claimPollMs?: number;
+  /** Longest wait for an uploaded asset to become Active. */
+  assetActivationMs?: number;
 }
 
 export async function loadPrices(config: Config): Promise<PriceTable> {
@@ -110,7 +112,9 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     claimPollMs: overrides.claimPollMs ?? 250,
   });
   const assets = new AssetService(client, ledger, {
-    activationTimeoutMs: 120_000,
+    // Bounded like a wait for a video: clients give up on a call after about a minute.
+    activationTimeoutMs:
+      overrides.assetActivationMs ?? Math.min(120_000, Math.max(10_000, config.waitSeconds * 1000)),
     pollMs: overrides.assetPollMs ?? { first: 500, cap: 2_000 },
     cacheTtlMs: 12 * 60 * 60 * 1000,
     userAgent: USER_AGENT,

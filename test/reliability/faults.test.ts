@@ -99,6 +99,32 @@ describe('an account balance that never comes', () => {
   });
 });
 
+describe('an asset slow to become Active', () => {
+  it('the call gives up in time, and the same file again waits for that asset instead of uploading twice', async () => {
+    const h = await reliableHarness(outbox, figures, {
+      sim: { assetProcessingMs: 400 },
+      services: { assetActivationMs: 50 },
+    });
+    const local = join(h.dirs.work, 'slow-asset.png');
+    await copyFile(packageAsset('sample-start.png'), local);
+    const first = await h.call('upload_asset', { source: local });
+    expect(first.isError).toBe(true);
+    expect(textOf(first)).toMatch(/asset_not_ready.*upload_asset with the same file will find it again/s);
+    // Repeated as the advice says, until the asset is Active: never a second upload or registration.
+    await expect
+      .poll(async () => (await h.call('upload_asset', { source: local })).isError ?? false, {
+        interval: 20,
+        timeout: 5_000,
+      })
+      .toBe(false);
+    const done = structuredOf(await h.call('upload_asset', { source: local }));
+    expect(done).toMatchObject({ reused: true, status: 'Active' });
+    expect(h.sim.hits.get('upload')).toBe(1);
+    expect(h.sim.hits.get('asset_create')).toBe(1);
+    await finish(h, false);
+  });
+});
+
 describe('a result download slower than the call may wait', () => {
   it('the answer comes by the deadline (found: it waited for the whole download); the file is saved once', async () => {
     const { h, args } = await setUp('generate_video');
