@@ -226,6 +226,9 @@ export class JobWatcher {
       else settled.push(this.settle(jobId, watch, async () => job));
     }
     await Promise.all(settled);
+    // A job that joined while the list was being read found the batch running and could not schedule it: whatever
+    // happened to this round's members (ended, or each on its own after a failed list), it is still waiting.
+    if ([...this.watches.values()].some((watch) => watch.batched && !watch.polling)) this.scheduleBatch();
   }
 
   close(): void {
