@@ -37,7 +37,8 @@ const input = z.strictObject({
 
 /**
  * The fields are generate_video's, whose descriptions say what they mean: here they keep their type, limits, default
- * and enum but not their words, and the items of `videos` point back at the top level instead of restating it.
+ * and enum but not their words. The items of `videos` are the top level's fields, said once there: a plain object
+ * rather than a `$ref` back to the root, which clients that inline references (or refuse recursion) cannot use.
  */
 function publishInput(schema: JsonSchema): JsonSchema {
   const properties = schema.properties as Record<string, Record<string, unknown>>;
@@ -45,7 +46,7 @@ function publishInput(schema: JsonSchema): JsonSchema {
     if (name !== 'count' && name !== 'videos') delete prop.description;
   }
   const videos = properties.videos;
-  if (videos !== undefined) videos.items = { $ref: '#' };
+  if (videos !== undefined) videos.items = { type: 'object' };
   return schema;
 }
 
