@@ -187,9 +187,9 @@ function seedanceFields<Ref extends z.ZodType<string, string>>(ref: Ref) {
       .boolean()
       .default(DEFAULTS.return_last_frame)
       .describe('Also save the last frame, to chain clips.'),
-    web_search: z.boolean().default(DEFAULTS.web_search),
+    web_search: z.boolean().default(DEFAULTS.web_search).describe('Web-grounded prompt.'),
     seed: z.int().optional(),
-    camera_fixed: z.boolean().default(DEFAULTS.camera_fixed),
+    camera_fixed: z.boolean().default(DEFAULTS.camera_fixed).describe('Lock the camera.'),
   };
 }
 

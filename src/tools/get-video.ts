@@ -9,7 +9,7 @@ export function getVideoTool(limits: WaitLimits) {
     name: 'get_video',
     title: 'Get a video',
     description:
-      'Waits up to wait_seconds for a video job, then gives its status, cost and, once completed, the saved MP4. Free.',
+      'Waits up to wait_seconds for a job; returns status, cost and, once done, the saved MP4. Free.',
     input: z.strictObject({
       job_id: z
         .uuid({ error: 'must be a job id (a UUID) as returned by generate_video or list_videos' })

@@ -8,8 +8,7 @@ const PROMPT_EXCERPT = 80;
 export const listVideosTool = defineTool({
   name: 'list_videos',
   title: 'List videos',
-  description:
-    'Recent video jobs, newest first: status, cost, prompt, saved path. get_video tells more. Free.',
+  description: 'Recent video jobs, newest first: status, cost, prompt, path. Free.',
   input: z.strictObject({
     status: z.enum(VIDEO_STATUSES).optional(),
     limit: z.int().min(1).max(50).default(10),
