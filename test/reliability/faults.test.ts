@@ -159,7 +159,7 @@ describe('faults on the job list, which polls many jobs at once', () => {
   it.each(KINDS)('%s on every list poll: six jobs in flight still complete, each once', async (kind) => {
     const h = await reliableHarness(outbox, figures, {
       config: { budgetCredits: 1_000, timeoutMs: 500, maxRetries: 1 },
-      sim: { processingMs: 150 },
+      sim: { processingMs: 500 },
       services: { poll: { firstMs: 5, factor: 1.5, capMs: 20, batchFrom: 4 } },
     });
     h.sim.addFault({ route: 'jobs', kind: kind as 'rate_limit', times: 1_000, retryAfterSeconds: 0.01 });
@@ -229,6 +229,45 @@ describe('an upstream whose answer never ends', () => {
       }
     },
   );
+});
+
+describe('a job that starts while the job list is being read, and the list fails', () => {
+  it('is still polled once the others are done (found: it was never polled again, so never finished)', async () => {
+    const h = await reliableHarness(outbox, figures, {
+      config: { budgetCredits: 1_000, timeoutMs: 400, maxRetries: 1 },
+      sim: { processingMs: 400 },
+      services: { poll: { firstMs: 5, factor: 1.5, capMs: 20, batchFrom: 4 } },
+    });
+    // The list will answer too slowly, twice: it fails after about 800 ms.
+    h.sim.addFault({ route: 'jobs', kind: 'slow', times: 2, delayMs: 5_000 });
+    // Four jobs left to finish in the background (done in 400 ms): polled together through the job list.
+    const first = await Promise.all(
+      Array.from({ length: 4 }, (_, i) =>
+        h.call('generate_video', { prompt: `batched ${i}`, duration: 4, wait_seconds: 0 }),
+      ),
+    );
+    for (const r of first) expect(r.isError, textOf(r)).toBeFalsy();
+    await expect.poll(() => h.sim.hits.get('jobs') ?? 0, { interval: 2 }).toBeGreaterThan(0);
+    // Meanwhile a fifth, long job starts, and the first four finish.
+    h.sim.processingMs = 60_000;
+    const late = structuredOf<VideoOutput>(
+      await h.call('generate_video', { prompt: 'started during the list', duration: 4, wait_seconds: 0 }),
+    );
+    await expect
+      .poll(async () => (await h.services.ledger.list({ limit: 10, status: 'COMPLETED' })).records.length, {
+        interval: 10,
+        timeout: 5_000,
+      })
+      .toBe(4);
+    h.sim.forceJob(late.job_id ?? '', 'COMPLETED');
+    const done = structuredOf<VideoOutput>(
+      await h.call('get_video', { job_id: late.job_id, wait_seconds: 5 }),
+    );
+    expect(done.status).toBe('completed');
+    expect(h.sim.jobCount).toBe(5);
+    figures.logicalCalls += 4;
+    await finish(h, true);
+  });
 });
 
 describe('calls that race or give up', () => {
