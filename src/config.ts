@@ -80,7 +80,10 @@ export const SETTINGS = {
     'APIFRAME_API_KEY',
     'Apiframe API key (`afk_...`). Without it only `estimate_cost` works, unless `--simulate` is on.',
     'none',
-    z.string().regex(/^\S+$/, { error: 'must not contain spaces' }),
+    // It travels in a header: anything but visible ASCII cannot be sent, and would fail every call as a "network error".
+    z.string().regex(/^[\x21-\x7e]+$/, {
+      error: 'must be visible ASCII characters, without spaces (an afk_... key)',
+    }),
     () => undefined as string | undefined,
   ),
   baseUrl: setting(

@@ -299,6 +299,23 @@ describe('the built binary over stdio, with the canary key', () => {
   });
 });
 
+describe('a key that cannot travel in a header', () => {
+  it('stops the binary at start, naming the variable and not the key (found: every call failed as a network error and left its reservation)', async () => {
+    figures.scenarios += 1;
+    const key = `${CANARY_KEY}_ключ`;
+    const child = spawn(process.execPath, [BIN], {
+      env: { PATH: process.env.PATH ?? '', HOME: tmpdir(), APIFRAME_API_KEY: key },
+    });
+    const peer = new RawPeer(child);
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    expect(code).toBe(2);
+    expect(peer.stdout).toEqual([]);
+    expect(peer.stderr).toMatch(/APIFRAME_API_KEY: must be visible ASCII/);
+    expect(peer.stderr).not.toContain('CANARY');
+    figures.leaks += countLeaks(peer.stderr);
+  });
+});
+
 describe('the canary key', () => {
   it('appears in no result, error or log line of this file', () => {
     figures.leaks += outbox.leaks();
