@@ -272,8 +272,8 @@ const VALID_BASE: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
 };
 
 /**
- * Not `__proto__`: the SDK's own request schema (a zod record) turns that key into the arguments' prototype before
- * the server sees it, so it never arrives as a key (see docs/RELIABILITY.md).
+ * Not `__proto__`: the SDK's own request schema (a zod record) drops that key before the server sees the arguments,
+ * so it never arrives to be reported (see docs/RELIABILITY.md).
  */
 const extraKey = fc.oneof(
   fc.string({ minLength: 1, maxLength: 20 }).filter((k) => k !== '__proto__'),
