@@ -138,11 +138,12 @@ export async function followJob(
   let job: Job | undefined;
   const jobId = record.jobId;
   if (jobId !== null) {
-    const deadline = services.now() + waitSeconds * 1000;
+    // Counted from the start of the call: uploads and the submission have already used part of the client's patience.
+    const deadline = ctx.startedAt + waitSeconds * 1000;
     const waited = await services.jobs
       .waitFor(
         jobId,
-        waitSeconds * 1000,
+        Math.max(0, deadline - services.now()),
         (update) =>
           ctx.progress({
             percent: 5 + (update.progress ?? 0) * 0.9,
