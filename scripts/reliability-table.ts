@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Figures } from '../test/reliability/tally.js';
 
 const DIR = fileURLToPath(new URL('../reports/reliability', import.meta.url));
 const COLUMNS = [
@@ -17,16 +18,7 @@ const COLUMNS = [
   ['crashes', 'crashes'],
 ] as const;
 
-interface Row {
-  name: string;
-  scenarios: number;
-  fuzzCases: number;
-  faultsInjected: number;
-  jobsCreated: number;
-  logicalCalls: number;
-  leaks: number;
-  crashes: number;
-}
+type Row = Figures & { name: string };
 
 if (process.argv.includes('--clear')) {
   rmSync(DIR, { recursive: true, force: true });

@@ -13,6 +13,7 @@ import {
   type LedgerEvent,
   type LedgerState,
   listRecords,
+  newRecord,
   orphansOf,
 } from './state.js';
 import type { JobRecord, JobUpdate, Ledger, LedgerOptions } from './types.js';
@@ -169,25 +170,16 @@ export function ledgerOver(store: EventStore, options: LedgerOptions): Ledger {
 }
 
 function discovered(jobId: string, update: JobUpdate, owner: string, at: string): LedgerEvent {
-  return {
-    type: 'discovered',
-    record: {
-      key: `discovered-${jobId}`,
-      requestHash: '',
-      request: { model: MODEL, prompt: update.prompt ?? '' },
-      estimate: null,
-      createdAt: at,
-      owner,
-      jobId,
-      status: 'QUEUED',
-      progress: null,
-      charged: null,
-      refunded: false,
-      failure: null,
-      result: null,
-      downloads: [],
-      discovered: true,
-      updatedAt: at,
-    },
-  };
+  const record = newRecord({
+    key: `discovered-${jobId}`,
+    requestHash: '',
+    request: { model: MODEL, prompt: update.prompt ?? '' },
+    estimate: null,
+    owner,
+    jobId,
+    status: 'QUEUED',
+    discovered: true,
+    at,
+  });
+  return { type: 'discovered', record };
 }

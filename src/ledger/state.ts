@@ -227,27 +227,43 @@ export function decideReserve(
       event: undefined,
     };
   }
-  const record: JobRecord = {
+  const record = newRecord({
     key: existing?.key ?? request.key ?? ctx.makeKey(),
     requestHash: request.requestHash,
     request: request.request,
     estimate: request.estimate,
-    createdAt: at,
     owner: ctx.owner,
     jobId: null,
     status: 'submitting',
+    discovered: false,
+    at,
+  });
+  const event: LedgerEvent = { type: 'reserved', record };
+  state.apply(event);
+  return { outcome: { kind: 'reserved', record: copy(record), budget: budget() }, event };
+}
+
+/** A record as first written: nothing yet known of its job's progress, cost or files. */
+export function newRecord(
+  fields: Pick<
+    JobRecord,
+    'key' | 'requestHash' | 'request' | 'estimate' | 'owner' | 'jobId' | 'status' | 'discovered'
+  > & {
+    at: string;
+  },
+): JobRecord {
+  const { at, ...known } = fields;
+  return {
+    ...known,
+    createdAt: at,
     progress: null,
     charged: null,
     refunded: false,
     failure: null,
     result: null,
     downloads: [],
-    discovered: false,
     updatedAt: at,
   };
-  const event: LedgerEvent = { type: 'reserved', record };
-  state.apply(event);
-  return { outcome: { kind: 'reserved', record: copy(record), budget: budget() }, event };
 }
 
 /** The newest identical request still worth attaching to: in flight, or completed within the attach window. */
