@@ -5,10 +5,8 @@
  */
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Figures } from '../test/reliability/tally.js';
+import { emptyFigures, FIGURE_KEYS, type Figures, REPORT_DIR } from '../test/reliability/figures.js';
 
-const DIR = fileURLToPath(new URL('../reports/reliability', import.meta.url));
 const COLUMNS = [
   ['scenarios', 'scenarios tried'],
   ['fuzzCases', 'fuzz cases run'],
@@ -21,41 +19,24 @@ const COLUMNS = [
 type Row = Figures & { name: string };
 
 if (process.argv.includes('--clear')) {
-  rmSync(DIR, { recursive: true, force: true });
+  rmSync(REPORT_DIR, { recursive: true, force: true });
   process.exit(0);
 }
 
 let files: string[] = [];
 try {
-  files = readdirSync(DIR).filter((f) => f.endsWith('.json'));
+  files = readdirSync(REPORT_DIR).filter((f) => f.endsWith('.json'));
 } catch {
   // reported below
 }
-const rows: Row[] = files.sort().map((f) => JSON.parse(readFileSync(join(DIR, f), 'utf8')) as Row);
+const rows: Row[] = files.sort().map((f) => JSON.parse(readFileSync(join(REPORT_DIR, f), 'utf8')) as Row);
 if (rows.length === 0) {
-  console.error(`No reliability figures in ${DIR}: run vitest on test/reliability first.`);
+  console.error(`No reliability figures in ${REPORT_DIR}: run vitest on test/reliability first.`);
   process.exit(1);
 }
-const total: Row = {
-  name: '**total**',
-  scenarios: 0,
-  fuzzCases: 0,
-  faultsInjected: 0,
-  jobsCreated: 0,
-  logicalCalls: 0,
-  leaks: 0,
-  crashes: 0,
-};
+const total: Row = { name: '**total**', ...emptyFigures() };
 for (const row of rows) {
-  for (const key of [
-    'scenarios',
-    'fuzzCases',
-    'faultsInjected',
-    'jobsCreated',
-    'logicalCalls',
-    'leaks',
-    'crashes',
-  ] as const) {
+  for (const key of FIGURE_KEYS) {
     total[key] += row[key];
   }
 }

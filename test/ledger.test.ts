@@ -10,7 +10,13 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMemoryLedger, LEDGER_FILE, openFileLedger } from '../src/ledger/index.js';
 import { requestHash } from '../src/ledger/request-hash.js';
-import type { JobUpdate, Ledger, LedgerOptions, ReserveRequest } from '../src/ledger/types.js';
+import type {
+  DownloadedFile,
+  JobUpdate,
+  Ledger,
+  LedgerOptions,
+  ReserveRequest,
+} from '../src/ledger/types.js';
 import { WireSeedanceParams, wireBody } from '../src/params.js';
 import { estimate } from '../src/pricing.js';
 
@@ -61,6 +67,13 @@ const completed = (creditCost: number | null = null): JobUpdate => ({
   result: { videoUrl: 'https://cdn.example/v.mp4', lastFrameUrl: null, raw: {} },
 });
 const processing = (progress = 40): JobUpdate => ({ status: 'PROCESSING', progress, creditCost: null });
+const VIDEO_FILE: DownloadedFile = {
+  kind: 'video',
+  path: '/v.mp4',
+  bytes: 10,
+  sha256: 'ab',
+  url: 'https://cdn.example/v.mp4',
+};
 const failed: JobUpdate = { status: 'FAILED', progress: null, creditCost: null, failure: 'content policy' };
 
 type Open = (options: LedgerOptions, dir?: string) => Promise<Ledger>;
@@ -213,15 +226,8 @@ describe.each(stores)('%s ledger', (_name, openStore) => {
     expect(await one.claimDownload('job-1')).toEqual({ kind: 'claimed' });
     await one.releaseDownload('job-1');
     expect(await one.claimDownload('job-1')).toEqual({ kind: 'claimed' });
-    const file = {
-      kind: 'video' as const,
-      path: '/v.mp4',
-      bytes: 10,
-      sha256: 'ab',
-      url: 'https://cdn.example/v.mp4',
-    };
-    await one.recordDownload('job-1', [file]);
-    expect(await one.claimDownload('job-1')).toEqual({ kind: 'done', files: [file] });
+    await one.recordDownload('job-1', [VIDEO_FILE]);
+    expect(await one.claimDownload('job-1')).toEqual({ kind: 'done', files: [VIDEO_FILE] });
   });
 
   it('lists newest first, pages with a cursor, filters by status, and refuses a forged cursor', async () => {
@@ -394,15 +400,8 @@ describe('file ledger on disk', () => {
     expect(claims.map((c) => c.kind).sort()).toEqual(['busy', 'claimed']);
     const winner = claims[0]?.kind === 'claimed' ? one : two;
     const loser = winner === one ? two : one;
-    const file = {
-      kind: 'video' as const,
-      path: '/v.mp4',
-      bytes: 10,
-      sha256: 'ab',
-      url: 'https://cdn.example/v.mp4',
-    };
-    await winner.recordDownload('job-1', [file]);
-    expect(await loser.claimDownload('job-1')).toEqual({ kind: 'done', files: [file] });
+    await winner.recordDownload('job-1', [VIDEO_FILE]);
+    expect(await loser.claimDownload('job-1')).toEqual({ kind: 'done', files: [VIDEO_FILE] });
   });
 
   it('takes over a download claim whose owner died or whose lease ran out', async () => {

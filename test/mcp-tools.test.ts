@@ -2,26 +2,14 @@ import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { packageAsset } from '../src/package-files.js';
 import { DEFAULT_PRICES } from '../src/pricing.js';
 import type { VideoOutput } from '../src/tools/shapes.js';
-import { type Harness, type HarnessOptions, startHarness, structuredOf, textOf } from './helpers/mcp.js';
+import { structuredOf, textOf, useHarness } from './helpers/mcp.js';
 import { TEST_KEY } from './helpers/simulator.js';
 
-let harness: Harness | undefined;
-async function start(options: HarnessOptions = {}): Promise<Harness> {
-  harness = await startHarness(options);
-  return harness;
-}
-afterEach(async () => {
-  const h = harness;
-  harness = undefined;
-  if (h === undefined) return;
-  const problems = h.contractProblems();
-  await h.close();
-  expect(problems).toEqual([]);
-});
+const start = useHarness();
 
 const PROMPT = 'A red kite over a green hill at dawn, slow dolly in';
 

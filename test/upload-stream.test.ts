@@ -5,18 +5,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { type Harness, startHarness, structuredOf, textOf } from './helpers/mcp.js';
+import { describe, expect, it } from 'vitest';
+import { structuredOf, textOf, useHarness } from './helpers/mcp.js';
 
-let harness: Harness | undefined;
-afterEach(async () => {
-  const h = harness;
-  harness = undefined;
-  if (h === undefined) return;
-  const problems = h.contractProblems();
-  await h.close();
-  expect(problems).toEqual([]);
-});
+const start = useHarness();
 
 /** An MP4 as the sniffer sees one, of random bytes: every chunk differs, so a reused buffer sent twice would show. */
 async function video(path: string, bytes: number): Promise<Buffer> {
@@ -31,8 +23,7 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 
 describe('upload_asset of a large file', () => {
   it('arrives byte for byte, is uploaded once, and its copy elsewhere reuses the asset', async () => {
-    harness = await startHarness();
-    const h = harness;
+    const h = await start();
     const path = join(h.dirs.work, 'clip.mp4');
     // Not a multiple of the 512 KB chunk: the last read is short.
     const data = await video(path, 9 * 1024 * 1024 + 12_345);
@@ -57,8 +48,7 @@ describe('upload_asset of a large file', () => {
   });
 
   it('a new version of the file is uploaded again, its own bytes', async () => {
-    harness = await startHarness();
-    const h = harness;
+    const h = await start();
     const path = join(h.dirs.work, 'clip.mp4');
     await video(path, 5 * 1024 * 1024);
     await h.call('upload_asset', { source: path });

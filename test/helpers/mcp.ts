@@ -14,6 +14,7 @@ import {
   ListRootsRequestSchema,
   type Progress,
 } from '@modelcontextprotocol/sdk/types.js';
+import { afterEach, expect } from 'vitest';
 import { type Config, loadConfig } from '../../src/config.js';
 import type { Ledger } from '../../src/ledger/types.js';
 import { buildServer } from '../../src/server.js';
@@ -119,6 +120,25 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
 }
 
 /** The text of a result's first block: what a model reads. */
+/**
+ * A harness per test, closed after it; the test fails if any exchange with the simulator broke Apiframe's contract.
+ */
+export function useHarness(): (options?: HarnessOptions) => Promise<Harness> {
+  let current: Harness | undefined;
+  afterEach(async () => {
+    const h = current;
+    current = undefined;
+    if (h === undefined) return;
+    const problems = h.contractProblems();
+    await h.close();
+    expect(problems).toEqual([]);
+  });
+  return async (options = {}) => {
+    current = await startHarness(options);
+    return current;
+  };
+}
+
 export function textOf(result: CallToolResult): string {
   const first = result.content[0];
   return first?.type === 'text' ? first.text : '';

@@ -5,7 +5,7 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { type Harness, type HarnessOptions, startHarness, textOf } from '../helpers/mcp.js';
 import { CANARY_KEY, type Outbox } from './canary.js';
-import type { Figures } from './tally.js';
+import type { Figures } from './figures.js';
 
 export interface ReliableHarness extends Harness {
   /** Calls a tool; a thrown error is recorded as a crash and returned as an isError result with its message. */
