@@ -4,7 +4,7 @@ import { build } from 'esbuild';
 
 /**
  * The SDK's Server builds an Ajv validator (Ajv, its formats and fast-uri: a fifth of the bundle, and time at every
- * start) for elicitation, which seedance-mcp never uses; src/server.ts passes its own validator instead. This keeps
+ * start) for elicitation, which seedance-mcp never uses; src/mcp/server.ts passes its own validator instead. This keeps
  * the default one out of the bundle, so that start-up neither compiles nor runs it.
  */
 const noAjv = {

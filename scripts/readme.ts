@@ -1,14 +1,14 @@
 /**
  * The README's generated sections: the tools (from the tool definitions, exactly as clients list them), the settings
- * (from src/config.ts) and the price table (from src/pricing.ts). `npm run readme` rewrites them in place;
+ * (from src/app/config.ts) and the price table (from src/domain/pricing.ts). `npm run readme` rewrites them in place;
  * test/readme.test.ts fails when the README is stale.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, SETTINGS } from '../src/config.js';
-import { DEFAULT_PRICES, VARIANTS } from '../src/pricing.js';
-import { toolListing } from '../src/server.js';
-import { buildTools } from '../src/tools/index.js';
+import { loadConfig, SETTINGS } from '../src/app/config.js';
+import { DEFAULT_PRICES, VARIANTS } from '../src/domain/pricing.js';
+import { toolListing } from '../src/mcp/server.js';
+import { buildTools } from '../src/mcp/tools/index.js';
 
 export const README_PATH = fileURLToPath(new URL('../README.md', import.meta.url));
 

@@ -3,9 +3,9 @@
  * stdout belongs to JSON-RPC (or, for `simulate`, to its one JSON line): everything else goes to stderr.
  */
 import { parseArgs } from 'node:util';
-import { SeedanceError } from './errors.js';
-import { log } from './log.js';
-import { VERSION } from './version.js';
+import { SeedanceError } from './core/errors.js';
+import { log } from './core/log.js';
+import { VERSION } from './core/version.js';
 
 const HELP = `seedance-mcp ${VERSION}: Seedance 2.0 video generation for MCP clients, through Apiframe.
 
@@ -83,7 +83,7 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${VERSION}\n`);
     return;
   }
-  const { serveStdio } = await import('./transports/stdio.js');
+  const { serveStdio } = await import('./mcp/transports/stdio.js');
   await serveStdio({ simulate: values.simulate === true });
 }
 

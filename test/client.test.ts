@@ -17,10 +17,10 @@ import {
   UpstreamValidationError,
 } from '../src/apiframe/errors.js';
 import { JobAcceptedSchema } from '../src/apiframe/schemas.js';
-import { CancelledError } from '../src/errors.js';
-import { FileRejectedError, openLocalMedia } from '../src/files/local.js';
-import { packageAsset, packageRoot } from '../src/package-files.js';
-import { AgentSeedanceParams, wireBody } from '../src/params.js';
+import { CancelledError } from '../src/core/errors.js';
+import { FileRejectedError, openLocalMedia } from '../src/inputs/local-files.js';
+import { packageAsset, packageRoot } from '../src/core/package-files.js';
+import { AgentSeedanceParams, wireBody } from '../src/domain/params.js';
 import { clientFor, type Sleeps, TEST_KEY, useSimulator } from './helpers/simulator.js';
 
 const body = (prompt = 'a red kite over a green hill', params: Record<string, unknown> = {}) =>

@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { documentedConfig, README_PATH, renderReadme } from '../scripts/readme.js';
-import { toolListing } from '../src/server.js';
-import { buildTools } from '../src/tools/index.js';
+import { toolListing } from '../src/mcp/server.js';
+import { buildTools } from '../src/mcp/tools/index.js';
 
 describe('generated documentation', () => {
   it('README.md is up to date with the tools, settings and prices (npm run readme)', () => {
@@ -20,7 +20,7 @@ describe('generated documentation', () => {
 
   it('every setting the code reads is documented, and the README names no setting the code lacks', () => {
     const readme = readFileSync(README_PATH, 'utf8');
-    const source = ['config.ts']
+    const source = ['app/config.ts']
       .map((f) => readFileSync(new URL(`../src/${f}`, import.meta.url), 'utf8'))
       .join('\n');
     const inCode = new Set(source.match(/\b(?:APIFRAME|SEEDANCE)_[A-Z_]+\b/g));

@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { documentedConfig } from '../scripts/readme.js';
-import { toJsonSchema } from '../src/schema.js';
-import { toolListing } from '../src/server.js';
-import { buildTools } from '../src/tools/index.js';
+import { toJsonSchema } from '../src/core/json-schema.js';
+import { toolListing } from '../src/mcp/server.js';
+import { buildTools } from '../src/mcp/tools/index.js';
 
 type Schema = Record<string, unknown>;
 

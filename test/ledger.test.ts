@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMemoryLedger, LEDGER_FILE, openFileLedger } from '../src/ledger/index.js';
-import { requestHash } from '../src/ledger/request-hash.js';
+import { requestHash } from '../src/domain/request-hash.js';
 import type {
   DownloadedFile,
   JobUpdate,
@@ -17,8 +17,8 @@ import type {
   LedgerOptions,
   ReserveRequest,
 } from '../src/ledger/types.js';
-import { WireSeedanceParams, wireBody } from '../src/params.js';
-import { estimate } from '../src/pricing.js';
+import { WireSeedanceParams, wireBody } from '../src/domain/params.js';
+import { estimate } from '../src/domain/pricing.js';
 
 const dirs: string[] = [];
 const ledgers: Ledger[] = [];

@@ -3,9 +3,9 @@ import { copyFile, mkdir, readdir, readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
-import { packageAsset } from '../src/package-files.js';
-import { DEFAULT_PRICES } from '../src/pricing.js';
-import type { VideoOutput } from '../src/tools/shapes.js';
+import { packageAsset } from '../src/core/package-files.js';
+import { DEFAULT_PRICES } from '../src/domain/pricing.js';
+import type { VideoOutput } from '../src/mcp/tools/shapes.js';
 import { structuredOf, textOf, useHarness } from './helpers/mcp.js';
 import { TEST_KEY } from './helpers/simulator.js';
 

@@ -16,8 +16,8 @@ import {
   WireSeedanceParams,
   WireVideoRequest,
   wireBody,
-} from '../src/params.js';
-import { toJsonSchema } from '../src/schema.js';
+} from '../src/domain/params.js';
+import { toJsonSchema } from '../src/core/json-schema.js';
 import { contractProblems, openapi } from './helpers/contract.js';
 
 type Schema = Record<string, unknown>;

@@ -1,6 +1,6 @@
 /** Seedance 2.0's prices: the page's worked examples, the whole table, price-file overrides and cheaper options. */
 import { describe, expect, it } from 'vitest';
-import { LIMITS, RESOLUTIONS } from '../src/params.js';
+import { LIMITS, RESOLUTIONS } from '../src/domain/params.js';
 import {
   cheaperOptions,
   DEFAULT_PRICES,
@@ -9,7 +9,7 @@ import {
   type PriceTable,
   parsePriceTable,
   VARIANTS,
-} from '../src/pricing.js';
+} from '../src/domain/pricing.js';
 
 const refvid = ['https://example.com/motion.mp4'];
 

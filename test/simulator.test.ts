@@ -6,10 +6,10 @@ import { readFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { newIdempotencyKey } from '../src/apiframe/client.js';
-import { UPLOAD_LIMITS } from '../src/media.js';
-import { packageAsset } from '../src/package-files.js';
-import { MODEL } from '../src/params.js';
-import { DEFAULT_PRICES, estimate } from '../src/pricing.js';
+import { UPLOAD_LIMITS } from '../src/domain/media.js';
+import { packageAsset } from '../src/core/package-files.js';
+import { MODEL } from '../src/domain/params.js';
+import { DEFAULT_PRICES, estimate } from '../src/domain/pricing.js';
 import { FAILURE_MARKER, type Simulator } from '../src/simulator/server.js';
 import { clientFor, TEST_KEY, useSimulator } from './helpers/simulator.js';
 

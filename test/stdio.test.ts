@@ -8,8 +8,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { packageAsset } from '../src/package-files.js';
-import type { VideoOutput } from '../src/tools/shapes.js';
+import { packageAsset } from '../src/core/package-files.js';
+import type { VideoOutput } from '../src/mcp/tools/shapes.js';
 import { structuredOf, textOf } from './helpers/mcp.js';
 import { TEST_KEY, useSimulator } from './helpers/simulator.js';
 

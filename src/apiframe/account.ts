@@ -1,6 +1,6 @@
 /** The account's credit balance from `GET /v2/me`, cached briefly: results report it without a call each time. */
-import { SeedanceError } from '../errors.js';
-import { sanitize } from '../redact.js';
+import { SeedanceError } from '../core/errors.js';
+import { sanitize } from '../core/redact.js';
 import type { ApiframeClient } from './client.js';
 
 export interface Balance {

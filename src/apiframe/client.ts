@@ -1,8 +1,8 @@
 /** Apiframe's v2 operations that seedance-mcp uses, over HttpClient. */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { SeedanceError } from '../errors.js';
-import { FileRejectedError, type LocalFile } from '../files/local.js';
-import type { MediaKind, WireVideoRequest } from '../params.js';
+import { SeedanceError } from '../core/errors.js';
+import { FileRejectedError, type LocalFile } from '../inputs/local-files.js';
+import type { MediaKind, WireVideoRequest } from '../domain/params.js';
 import { HttpClient, type HttpOptions } from './http.js';
 import {
   AssetCreatedSchema,
@@ -155,7 +155,7 @@ export class ApiframeClient {
   }
 
   /**
-   * Uploads an open, checked local file (see files/local.ts), streamed from disk in bounded chunks: a 50 MB video is
+   * Uploads an open, checked local file (see inputs/local-files.ts), streamed from disk in bounded chunks: a 50 MB video is
    * never held in memory.
    */
   async uploadFile(file: UploadSource, options: KeyedCallOptions): Promise<Upload> {

@@ -1,6 +1,6 @@
 /** Apiframe failures as typed errors, made by one factory from the status and body of a response. */
-import { SeedanceError } from '../errors.js';
-import { sanitize } from '../redact.js';
+import { SeedanceError } from '../core/errors.js';
+import { sanitize } from '../core/redact.js';
 
 export interface UpstreamContext {
   /** "POST /v2/videos/generate": what was being done, for the message. */

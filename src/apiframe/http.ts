@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type * as z from 'zod';
-import { sleep as abortableSleep, CancelledError, SeedanceError } from '../errors.js';
-import { log } from '../log.js';
+import { sleep as abortableSleep, CancelledError, SeedanceError } from '../core/errors.js';
+import { log } from '../core/log.js';
 import {
   ApiframeError,
   errorFromResponse,

@@ -3,7 +3,7 @@
  * fields the docs disagree about are optional), so a harmless addition upstream does not break a paid job.
  */
 import * as z from 'zod';
-import { MEDIA_KINDS } from '../params.js';
+import { MEDIA_KINDS } from '../domain/params.js';
 
 export const JOB_STATUSES = ['QUEUED', 'PROCESSING', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];

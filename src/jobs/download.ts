@@ -5,10 +5,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, promises as fsp } from 'node:fs';
 import { basename, join } from 'node:path';
-import { SeedanceError } from '../errors.js';
-import { formatBytes, SNIFF_BYTES, sniffMedia } from '../media.js';
-import type { MediaKind } from '../params.js';
-import { sanitize } from '../redact.js';
+import { SeedanceError } from '../core/errors.js';
+import { formatBytes, SNIFF_BYTES, sniffMedia } from '../domain/media.js';
+import type { MediaKind } from '../domain/params.js';
+import { sanitize } from '../core/redact.js';
 
 export class DownloadError extends SeedanceError {
   constructor(message: string, recovery: string, details: Record<string, unknown> = {}) {

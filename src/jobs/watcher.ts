@@ -11,9 +11,9 @@
 import type { ApiframeClient } from '../apiframe/client.js';
 import { ApiframeError, AuthenticationError, NotFoundError } from '../apiframe/errors.js';
 import { type Job, TERMINAL_STATUSES } from '../apiframe/schemas.js';
-import { SeedanceError } from '../errors.js';
-import { log } from '../log.js';
-import { MODEL } from '../params.js';
+import { SeedanceError } from '../core/errors.js';
+import { log } from '../core/log.js';
+import { MODEL } from '../domain/params.js';
 
 export interface PollSchedule {
   /** Wait before the second poll (the first is immediate). */

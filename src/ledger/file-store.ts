@@ -25,7 +25,7 @@ import {
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { log } from '../log.js';
+import { log } from '../core/log.js';
 import { type EventStore, isProcessAlive } from './ledger.js';
 import { type LedgerEvent, LedgerState } from './state.js';
 

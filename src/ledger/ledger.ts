@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { MODEL } from '../params.js';
+import { MODEL } from '../domain/params.js';
 import {
   budgetOf,
   copy,

@@ -3,9 +3,9 @@
  * functions; the file store only adds durability and a lock, so what the tests prove of one holds for the other.
  */
 import { TERMINAL_STATUSES } from '../apiframe/schemas.js';
-import type { BudgetPeriod } from '../config.js';
-import { InvalidArgumentsError } from '../errors.js';
-import type { MediaKind } from '../params.js';
+import type { BudgetPeriod } from '../app/config.js';
+import { InvalidArgumentsError } from '../core/errors.js';
+import type { MediaKind } from '../domain/params.js';
 import type {
   BudgetSnapshot,
   DownloadClaim,

@@ -4,9 +4,9 @@
  * elsewhere (PostgreSQL, say); the product uses the file ledger, tests may use the memory one.
  */
 import type { JobStatus } from '../apiframe/schemas.js';
-import type { BudgetPeriod } from '../config.js';
-import type { MediaKind, WireVideoRequest } from '../params.js';
-import type { Estimate } from '../pricing.js';
+import type { BudgetPeriod } from '../app/config.js';
+import type { MediaKind, WireVideoRequest } from '../domain/params.js';
+import type { Estimate } from '../domain/pricing.js';
 
 /** `submitting`: recorded, POST not (yet) answered. `rejected`: Apiframe definitely created no job. */
 export type LedgerStatus = 'submitting' | 'rejected' | JobStatus;

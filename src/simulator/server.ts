@@ -11,11 +11,11 @@ import type { AddressInfo, Socket } from 'node:net';
 import busboy from 'busboy';
 import * as z from 'zod';
 import { JOB_STATUSES, type JobStatus } from '../apiframe/schemas.js';
-import { log } from '../log.js';
-import { formatBytes, SNIFF_BYTES, sniffMedia, UPLOAD_LIMITS } from '../media.js';
-import { packageAsset } from '../package-files.js';
-import { formatPath, LIMITS, MEDIA_KINDS, MODEL, WireVideoRequest } from '../params.js';
-import { DEFAULT_PRICES, estimate, type PriceTable } from '../pricing.js';
+import { log } from '../core/log.js';
+import { formatBytes, SNIFF_BYTES, sniffMedia, UPLOAD_LIMITS } from '../domain/media.js';
+import { packageAsset } from '../core/package-files.js';
+import { formatPath, LIMITS, MEDIA_KINDS, MODEL, WireVideoRequest } from '../domain/params.js';
+import { DEFAULT_PRICES, estimate, type PriceTable } from '../domain/pricing.js';
 import { type Fault, type FaultInput, FaultPlan, FaultSchema, type SimulatorRoute } from './faults.js';
 
 export interface SimulatorOptions {

@@ -3,8 +3,8 @@
  * multi-process ledger test runs several and kills some mid-way.
  */
 import { openFileLedger } from '../../src/ledger/index.js';
-import { requestHash } from '../../src/ledger/request-hash.js';
-import { WireSeedanceParams, wireBody } from '../../src/params.js';
+import { requestHash } from '../../src/domain/request-hash.js';
+import { WireSeedanceParams, wireBody } from '../../src/domain/params.js';
 
 const [dir = '', budget = '0', name = 'worker', count = '0'] = process.argv.slice(2);
 const ledger = await openFileLedger(dir, { budgetLimit: Number(budget), period: 'total' });

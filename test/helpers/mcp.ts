@@ -15,10 +15,10 @@ import {
   type Progress,
 } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, expect } from 'vitest';
-import { type Config, loadConfig } from '../../src/config.js';
+import { type Config, loadConfig } from '../../src/app/config.js';
 import type { Ledger } from '../../src/ledger/types.js';
-import { buildServer } from '../../src/server.js';
-import { createServices, type ServiceOverrides, type Services } from '../../src/services.js';
+import { buildServer } from '../../src/mcp/server.js';
+import { createServices, type ServiceOverrides, type Services } from '../../src/app/services.js';
 import { type Simulator, type SimulatorOptions, startSimulator } from '../../src/simulator/server.js';
 import { allContractProblems } from './contract.js';
 import { FAST, TEST_KEY } from './simulator.js';

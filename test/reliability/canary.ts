@@ -2,7 +2,7 @@
  * The canary API key, and a collector of everything that leaves the server (tool results, errors, log lines,
  * stderr), searched for it at the end of each file.
  */
-import { setLogLevel, setLogSink } from '../../src/log.js';
+import { setLogLevel, setLogSink } from '../../src/core/log.js';
 
 export const CANARY_KEY = 'afk_CANARY_7f3a9c2e5b8d41f6';
 

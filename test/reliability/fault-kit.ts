@@ -5,9 +5,9 @@
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { packageAsset } from '../../src/package-files.js';
+import { packageAsset } from '../../src/core/package-files.js';
 import type { FaultInput, SimulatorRoute } from '../../src/simulator/faults.js';
-import type { VideoOutput } from '../../src/tools/shapes.js';
+import type { VideoOutput } from '../../src/mcp/tools/shapes.js';
 import { structuredOf } from '../helpers/mcp.js';
 import { Outbox } from './canary.js';
 import { type ReliableHarness, reliableHarness } from './harness.js';

@@ -7,8 +7,8 @@
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { packageAsset } from '../../src/package-files.js';
-import type { VideoOutput } from '../../src/tools/shapes.js';
+import { packageAsset } from '../../src/core/package-files.js';
+import type { VideoOutput } from '../../src/mcp/tools/shapes.js';
 import { structuredOf, textOf } from '../helpers/mcp.js';
 import { faultKit, PRICE } from './fault-kit.js';
 import { reliableHarness } from './harness.js';

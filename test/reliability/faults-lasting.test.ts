@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { SimulatorRoute } from '../../src/simulator/faults.js';
-import type { VideoOutput } from '../../src/tools/shapes.js';
+import type { VideoOutput } from '../../src/mcp/tools/shapes.js';
 import { structuredOf, textOf } from '../helpers/mcp.js';
 import { AFTER_WORK, DRIVERS, faultKit, LASTING, PRICE } from './fault-kit.js';
 

@@ -7,10 +7,10 @@ import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { packageAsset } from '../../src/package-files.js';
-import { ASPECT_RATIOS, LIMITS, RESOLUTIONS } from '../../src/params.js';
-import type { VideoOutput } from '../../src/tools/shapes.js';
-import { VIDEO_STATUSES } from '../../src/tools/shapes.js';
+import { packageAsset } from '../../src/core/package-files.js';
+import { ASPECT_RATIOS, LIMITS, RESOLUTIONS } from '../../src/domain/params.js';
+import type { VideoOutput } from '../../src/mcp/tools/shapes.js';
+import { VIDEO_STATUSES } from '../../src/mcp/tools/shapes.js';
 import { structuredOf, textOf } from '../helpers/mcp.js';
 import { Outbox } from './canary.js';
 import { type ReliableHarness, reliableHarness } from './harness.js';
@@ -39,7 +39,7 @@ afterAll(async () => {
   outbox.release();
 });
 
-// ---- the price table, stated independently of src/pricing.ts --------------------------------------------------
+// ---- the price table, stated independently of src/domain/pricing.ts --------------------------------------------------
 
 const RATE: Record<string, number> = { '480p': 2, '720p': 4, '1080p': 10 };
 function expectedCredits(video: Record<string, unknown>): number {

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { jobUpdate } from '../jobs/service.js';
+import { jobUpdate } from '../../jobs/service.js';
 import { defineTool } from './define.js';
 import { followJob, type WaitLimits, waitSecondsField } from './generate-video.js';
 import { VideoOutput } from './shapes.js';

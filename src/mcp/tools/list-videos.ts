@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { OPEN_STATUSES } from '../ledger/types.js';
+import { OPEN_STATUSES } from '../../ledger/types.js';
 import { defineTool } from './define.js';
 import { BudgetOutput, budgetOutput, ledgerStatus, VIDEO_STATUSES, videoStatus } from './shapes.js';
 

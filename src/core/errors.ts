@@ -3,7 +3,7 @@
  * and `recovery`, which says what the agent should do next. The server's one error boundary turns these into
  * `isError` results; anything else is reported as an internal error.
  */
-import type { FieldIssue } from './params.js';
+import type { FieldIssue } from '../domain/params.js';
 
 export interface ErrorInit {
   recovery: string;

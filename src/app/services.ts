@@ -4,20 +4,20 @@
  * lives in memory (the simulator's jobs die with the process, so they must not outlive it in a ledger either).
  */
 import { readFile } from 'node:fs/promises';
-import { AccountCache } from './apiframe/account.js';
-import { ApiframeClient } from './apiframe/client.js';
-import { BACKOFF } from './apiframe/http.js';
-import { AssetService } from './assets.js';
+import { AccountCache } from '../apiframe/account.js';
+import { ApiframeClient } from '../apiframe/client.js';
+import { BACKOFF } from '../apiframe/http.js';
+import { AssetService } from '../inputs/assets.js';
 import { type Config, SETTINGS } from './config.js';
-import { ConfigError } from './errors.js';
-import { realDirs } from './files/local.js';
-import { JobService } from './jobs/service.js';
-import { DEFAULT_POLL, type PollSchedule } from './jobs/watcher.js';
-import { createMemoryLedger, openFileLedger } from './ledger/index.js';
-import type { Ledger } from './ledger/types.js';
-import { DEFAULT_PRICES, type PriceTable, parsePriceTable } from './pricing.js';
-import { registerSecret } from './redact.js';
-import { USER_AGENT } from './version.js';
+import { ConfigError } from '../core/errors.js';
+import { realDirs } from '../inputs/local-files.js';
+import { JobService } from '../jobs/service.js';
+import { DEFAULT_POLL, type PollSchedule } from '../jobs/watcher.js';
+import { createMemoryLedger, openFileLedger } from '../ledger/index.js';
+import type { Ledger } from '../ledger/types.js';
+import { DEFAULT_PRICES, type PriceTable, parsePriceTable } from '../domain/pricing.js';
+import { registerSecret } from '../core/redact.js';
+import { USER_AGENT } from '../core/version.js';
 
 /** The key the in-process simulator accepts; it is no secret. */
 export const SIMULATED_API_KEY = 'afk_simulated_offline';
@@ -73,7 +73,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   let apiKey = config.apiKey;
   let closeSimulator: (() => Promise<void>) | undefined;
   if (config.simulate) {
-    const { startSimulator } = await import('./simulator/server.js');
+    const { startSimulator } = await import('../simulator/server.js');
     const jobMs = config.simulatedJobSeconds * 1000;
     const simulator = await startSimulator({
       queuedMs: Math.floor(jobMs / 10),

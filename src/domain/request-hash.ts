@@ -1,6 +1,6 @@
 /** What makes two generate_video calls "the same request": the hash of their wire body, key order ignored. */
 import { createHash } from 'node:crypto';
-import type { WireVideoRequest } from '../params.js';
+import type { WireVideoRequest } from './params.js';
 
 export function requestHash(body: WireVideoRequest): string {
   return createHash('sha256').update(canonicalJson(body)).digest('hex');

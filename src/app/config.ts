@@ -5,8 +5,8 @@
 import { homedir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import * as z from 'zod';
-import { ConfigError } from './errors.js';
-import { LOG_LEVELS } from './log.js';
+import { ConfigError } from '../core/errors.js';
+import { LOG_LEVELS } from '../core/log.js';
 
 export const BUDGET_PERIODS = ['total', 'day', 'month'] as const;
 export type BudgetPeriod = (typeof BUDGET_PERIODS)[number];

@@ -3,14 +3,14 @@
  * uploaded streamed and registered; a file uploaded before (same SHA-256) reuses its asset. Registration is waited
  * on until the provider reports the asset Active.
  */
-import type { ApiframeClient } from './apiframe/client.js';
-import { newIdempotencyKey } from './apiframe/client.js';
-import { NotFoundError } from './apiframe/errors.js';
-import type { Upload } from './apiframe/schemas.js';
-import { SeedanceError, sleep } from './errors.js';
-import { type AccessScope, hashOpenFile, openLocalMedia } from './files/local.js';
-import type { Ledger } from './ledger/types.js';
-import { SNIFF_BYTES, sniffMedia } from './media.js';
+import type { ApiframeClient } from '../apiframe/client.js';
+import { newIdempotencyKey } from '../apiframe/client.js';
+import { NotFoundError } from '../apiframe/errors.js';
+import type { Upload } from '../apiframe/schemas.js';
+import { SeedanceError, sleep } from '../core/errors.js';
+import { type AccessScope, hashOpenFile, openLocalMedia } from './local-files.js';
+import type { Ledger } from '../ledger/types.js';
+import { SNIFF_BYTES, sniffMedia } from '../domain/media.js';
 import {
   assetUri,
   MEDIA_FIELD_KIND,
@@ -18,8 +18,8 @@ import {
   type MediaField,
   type MediaKind,
   mediaRefKind,
-} from './params.js';
-import { sanitize } from './redact.js';
+} from '../domain/params.js';
+import { sanitize } from '../core/redact.js';
 
 export interface AssetResult {
   assetUri: string;

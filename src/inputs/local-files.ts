@@ -9,9 +9,9 @@ import { constants, type promises as fs, promises as fsp } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SeedanceError } from '../errors.js';
-import { formatBytes, type MediaType, SNIFF_BYTES, sniffMedia, UPLOAD_LIMITS } from '../media.js';
-import type { MediaKind } from '../params.js';
+import { SeedanceError } from '../core/errors.js';
+import { formatBytes, type MediaType, SNIFF_BYTES, sniffMedia, UPLOAD_LIMITS } from '../domain/media.js';
+import type { MediaKind } from '../domain/params.js';
 
 export class FileRejectedError extends SeedanceError {
   constructor(path: string, message: string, recovery: string) {

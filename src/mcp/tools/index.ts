@@ -1,5 +1,5 @@
 /** The tools this server offers, in the order clients list them. */
-import type { Config } from '../config.js';
+import type { Config } from '../../app/config.js';
 import type { ToolDefinition } from './define.js';
 import { estimateCostTool } from './estimate-cost.js';
 import { generateVideoTool } from './generate-video.js';

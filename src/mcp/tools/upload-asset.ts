@@ -1,7 +1,7 @@
 import * as z from 'zod';
-import { InvalidArgumentsError } from '../errors.js';
-import { formatBytes, UPLOAD_LIMITS } from '../media.js';
-import { MEDIA_KINDS, mediaRefKind } from '../params.js';
+import { InvalidArgumentsError } from '../../core/errors.js';
+import { formatBytes, UPLOAD_LIMITS } from '../../domain/media.js';
+import { MEDIA_KINDS, mediaRefKind } from '../../domain/params.js';
 import { defineTool } from './define.js';
 
 const limits = MEDIA_KINDS.map((kind) => `${kind} ${UPLOAD_LIMITS[kind] / 2 ** 20} MB`).join(', ');
