@@ -18,9 +18,9 @@ import {
 } from '../src/apiframe/errors.js';
 import { JobAcceptedSchema } from '../src/apiframe/schemas.js';
 import { CancelledError } from '../src/core/errors.js';
-import { FileRejectedError, openLocalMedia } from '../src/inputs/local-files.js';
 import { packageAsset, packageRoot } from '../src/core/package-files.js';
 import { AgentSeedanceParams, wireBody } from '../src/domain/params.js';
+import { FileRejectedError, openLocalMedia } from '../src/inputs/local-files.js';
 import { clientFor, type Sleeps, TEST_KEY, useSimulator } from './helpers/simulator.js';
 
 const body = (prompt = 'a red kite over a green hill', params: Record<string, unknown> = {}) =>

@@ -8,8 +8,10 @@ import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMemoryLedger, LEDGER_FILE, openFileLedger } from '../src/ledger/index.js';
+import { WireSeedanceParams, wireBody } from '../src/domain/params.js';
+import { estimate } from '../src/domain/pricing.js';
 import { requestHash } from '../src/domain/request-hash.js';
+import { createMemoryLedger, LEDGER_FILE, openFileLedger } from '../src/ledger/index.js';
 import type {
   DownloadedFile,
   JobUpdate,
@@ -17,8 +19,6 @@ import type {
   LedgerOptions,
   ReserveRequest,
 } from '../src/ledger/types.js';
-import { WireSeedanceParams, wireBody } from '../src/domain/params.js';
-import { estimate } from '../src/domain/pricing.js';
 
 const dirs: string[] = [];
 const ledgers: Ledger[] = [];

@@ -5,6 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type * as z from 'zod';
+import { toJsonSchema } from '../src/core/json-schema.js';
 import {
   AgentSeedanceParams,
   crossFieldWarnings,
@@ -17,7 +18,6 @@ import {
   WireVideoRequest,
   wireBody,
 } from '../src/domain/params.js';
-import { toJsonSchema } from '../src/core/json-schema.js';
 import { contractProblems, openapi } from './helpers/contract.js';
 
 type Schema = Record<string, unknown>;

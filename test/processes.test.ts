@@ -9,8 +9,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Simulator } from '../src/simulator/server.js';
 import type { VideoOutput } from '../src/mcp/tools/shapes.js';
+import type { Simulator } from '../src/simulator/server.js';
 import { structuredOf, textOf } from './helpers/mcp.js';
 import { TEST_KEY, useSimulator } from './helpers/simulator.js';
 

@@ -1,8 +1,8 @@
 /** Apiframe's v2 operations that seedance-mcp uses, over HttpClient. */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SeedanceError } from '../core/errors.js';
-import { FileRejectedError, type LocalFile } from '../inputs/local-files.js';
 import type { MediaKind, WireVideoRequest } from '../domain/params.js';
+import { FileRejectedError, type LocalFile } from '../inputs/local-files.js';
 import { HttpClient, type HttpOptions } from './http.js';
 import {
   AssetCreatedSchema,

@@ -7,17 +7,17 @@ import { readFile } from 'node:fs/promises';
 import { AccountCache } from '../apiframe/account.js';
 import { ApiframeClient } from '../apiframe/client.js';
 import { BACKOFF } from '../apiframe/http.js';
-import { AssetService } from '../inputs/assets.js';
-import { type Config, SETTINGS } from './config.js';
 import { ConfigError } from '../core/errors.js';
+import { registerSecret } from '../core/redact.js';
+import { USER_AGENT } from '../core/version.js';
+import { DEFAULT_PRICES, type PriceTable, parsePriceTable } from '../domain/pricing.js';
+import { AssetService } from '../inputs/assets.js';
 import { realDirs } from '../inputs/local-files.js';
 import { JobService } from '../jobs/service.js';
 import { DEFAULT_POLL, type PollSchedule } from '../jobs/watcher.js';
 import { createMemoryLedger, openFileLedger } from '../ledger/index.js';
 import type { Ledger } from '../ledger/types.js';
-import { DEFAULT_PRICES, type PriceTable, parsePriceTable } from '../domain/pricing.js';
-import { registerSecret } from '../core/redact.js';
-import { USER_AGENT } from '../core/version.js';
+import { type Config, SETTINGS } from './config.js';
 
 /** The key the in-process simulator accepts; it is no secret. */
 export const SIMULATED_API_KEY = 'afk_simulated_offline';

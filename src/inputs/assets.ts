@@ -8,8 +8,7 @@ import { newIdempotencyKey } from '../apiframe/client.js';
 import { NotFoundError } from '../apiframe/errors.js';
 import type { Upload } from '../apiframe/schemas.js';
 import { SeedanceError, sleep } from '../core/errors.js';
-import { type AccessScope, hashOpenFile, openLocalMedia } from './local-files.js';
-import type { Ledger } from '../ledger/types.js';
+import { sanitize } from '../core/redact.js';
 import { SNIFF_BYTES, sniffMedia } from '../domain/media.js';
 import {
   assetUri,
@@ -19,7 +18,8 @@ import {
   type MediaKind,
   mediaRefKind,
 } from '../domain/params.js';
-import { sanitize } from '../core/redact.js';
+import type { Ledger } from '../ledger/types.js';
+import { type AccessScope, hashOpenFile, openLocalMedia } from './local-files.js';
 
 export interface AssetResult {
   assetUri: string;

@@ -14,16 +14,16 @@ import {
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
-import { InvalidArgumentsError, SeedanceError } from '../core/errors.js';
-import { type AccessScope, realDirs } from '../inputs/local-files.js';
-import { log } from '../core/log.js';
-import { fieldIssues } from '../domain/params.js';
-import { redact } from '../core/redact.js';
-import { toJsonSchema, toOutputJsonSchema } from '../core/json-schema.js';
 import type { Services } from '../app/services.js';
+import { InvalidArgumentsError, SeedanceError } from '../core/errors.js';
+import { toJsonSchema, toOutputJsonSchema } from '../core/json-schema.js';
+import { log } from '../core/log.js';
+import { redact } from '../core/redact.js';
+import { VERSION } from '../core/version.js';
+import { fieldIssues } from '../domain/params.js';
+import { type AccessScope, realDirs } from '../inputs/local-files.js';
 import type { ToolContext, ToolDefinition } from './tools/define.js';
 import { buildTools } from './tools/index.js';
-import { VERSION } from '../core/version.js';
 
 export const SERVER_INSTRUCTIONS = [
   "seedance-mcp makes videos with Seedance 2.0 and spends the user's Apiframe credits.",

@@ -2,9 +2,10 @@
  * A separate process that reserves videos in a shared file ledger as fast as it can, printing each outcome: the
  * multi-process ledger test runs several and kills some mid-way.
  */
-import { openFileLedger } from '../../src/ledger/index.js';
-import { requestHash } from '../../src/domain/request-hash.js';
+
 import { WireSeedanceParams, wireBody } from '../../src/domain/params.js';
+import { requestHash } from '../../src/domain/request-hash.js';
+import { openFileLedger } from '../../src/ledger/index.js';
 
 const [dir = '', budget = '0', name = 'worker', count = '0'] = process.argv.slice(2);
 const ledger = await openFileLedger(dir, { budgetLimit: Number(budget), period: 'total' });

@@ -16,9 +16,9 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, expect } from 'vitest';
 import { type Config, loadConfig } from '../../src/app/config.js';
+import { createServices, type ServiceOverrides, type Services } from '../../src/app/services.js';
 import type { Ledger } from '../../src/ledger/types.js';
 import { buildServer } from '../../src/mcp/server.js';
-import { createServices, type ServiceOverrides, type Services } from '../../src/app/services.js';
 import { type Simulator, type SimulatorOptions, startSimulator } from '../../src/simulator/server.js';
 import { allContractProblems } from './contract.js';
 import { FAST, TEST_KEY } from './simulator.js';

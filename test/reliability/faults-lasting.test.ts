@@ -4,8 +4,8 @@
  * the same call again recovers, and never pays twice.
  */
 import { describe, expect, it } from 'vitest';
-import type { SimulatorRoute } from '../../src/simulator/faults.js';
 import type { VideoOutput } from '../../src/mcp/tools/shapes.js';
+import type { SimulatorRoute } from '../../src/simulator/faults.js';
 import { structuredOf, textOf } from '../helpers/mcp.js';
 import { AFTER_WORK, DRIVERS, faultKit, LASTING, PRICE } from './fault-kit.js';
 

@@ -7,8 +7,8 @@
  */
 import { readdir } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import type { SimulatorRoute } from '../../src/simulator/faults.js';
 import type { VideoOutput } from '../../src/mcp/tools/shapes.js';
+import type { SimulatorRoute } from '../../src/simulator/faults.js';
 import { structuredOf, textOf } from '../helpers/mcp.js';
 import { DRIVERS, faultKit, PRICE, TRANSIENT } from './fault-kit.js';
 

@@ -1,9 +1,9 @@
 /** What a tool is: its name, description, schemas and annotations, and a handler, defined together in one file. */
 import type { ContentBlock, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type * as z from 'zod';
-import type { AccessScope } from '../../inputs/local-files.js';
-import type { JsonSchema } from '../../core/json-schema.js';
 import type { Services } from '../../app/services.js';
+import type { JsonSchema } from '../../core/json-schema.js';
+import type { AccessScope } from '../../inputs/local-files.js';
 
 export interface ProgressUpdate {
   /** 0..100; made strictly increasing before it is sent, as the protocol requires. */

@@ -1,9 +1,9 @@
 import * as z from 'zod';
 import { InvalidArgumentsError } from '../../core/errors.js';
-import type { BudgetSnapshot } from '../../ledger/types.js';
+import type { JsonSchema } from '../../core/json-schema.js';
 import { agentParamFields, crossFieldWarnings, promptSchema, RESOLUTIONS } from '../../domain/params.js';
 import { cheaperOptions, DEFAULT_PRICES, estimate } from '../../domain/pricing.js';
-import type { JsonSchema } from '../../core/json-schema.js';
+import type { BudgetSnapshot } from '../../ledger/types.js';
 import { defineTool } from './define.js';
 import { BalanceOutput, BudgetOutput, balanceOutput, budgetOutput } from './shapes.js';
 

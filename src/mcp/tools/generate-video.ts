@@ -2,10 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { ContentBlock } from '@modelcontextprotocol/sdk/types.js';
 import * as z from 'zod';
 import type { Job } from '../../apiframe/schemas.js';
-import { resolveMediaRefs } from '../../inputs/assets.js';
 import { InvalidArgumentsError } from '../../core/errors.js';
-import { MaxCreditsExceededError } from '../../jobs/service.js';
-import type { JobRecord } from '../../ledger/types.js';
 import { log } from '../../core/log.js';
 import {
   agentParamFields,
@@ -16,6 +13,9 @@ import {
   WireSeedanceParams,
 } from '../../domain/params.js';
 import { cheaperOptions, estimate } from '../../domain/pricing.js';
+import { resolveMediaRefs } from '../../inputs/assets.js';
+import { MaxCreditsExceededError } from '../../jobs/service.js';
+import type { JobRecord } from '../../ledger/types.js';
 import { defineTool, type ToolContext, type ToolResult } from './define.js';
 import { type VideoOutput, VideoOutput as VideoOutputSchema, videoOutput, videoSummary } from './shapes.js';
 

@@ -1,10 +1,10 @@
 /** MCP over stdio: the way every desktop and IDE client starts this server. */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { currentPlatform, loadConfig } from '../../app/config.js';
-import { log, setLogLevel } from '../../core/log.js';
-import { buildServer } from '../server.js';
 import { createServices } from '../../app/services.js';
+import { log, setLogLevel } from '../../core/log.js';
 import { VERSION } from '../../core/version.js';
+import { buildServer } from '../server.js';
 
 export async function serveStdio(options: { simulate: boolean }): Promise<void> {
   const config = loadConfig(currentPlatform(), options.simulate ? { simulate: true } : {});
