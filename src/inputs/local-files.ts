@@ -10,7 +10,14 @@ import { homedir } from 'node:os';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SeedanceError } from '../core/errors.js';
-import { formatBytes, type MediaType, SNIFF_BYTES, sniffMedia, UPLOAD_LIMITS } from '../domain/media.js';
+import {
+  describeAcceptedFormats,
+  formatBytes,
+  type MediaType,
+  SNIFF_BYTES,
+  sniffMedia,
+  UPLOAD_LIMITS,
+} from '../domain/media.js';
 import type { MediaKind } from '../domain/params.js';
 
 export class FileRejectedError extends SeedanceError {
@@ -177,7 +184,7 @@ async function checkOpenFile(
     throw new FileRejectedError(
       given,
       'is not a file type Apiframe accepts (judged by its contents, not its name)',
-      'Use PNG, JPEG, WebP or GIF images; MP4, WebM or MOV videos; MP3, WAV, OGG or M4A audio.',
+      `Use ${describeAcceptedFormats()}.`,
     );
   }
   if (expectKind !== undefined && type.kind !== expectKind) {
