@@ -3,8 +3,6 @@
  * and `recovery`, which says what the agent should do next. The server's one error boundary turns these into
  * `isError` results; anything else is reported as an internal error.
  */
-import type { FieldIssue } from '../domain/params.js';
-
 export interface ErrorInit {
   recovery: string;
   /** Facts an agent may act on (field names, credit figures, a job id); put into the result's structured content. */
@@ -24,6 +22,12 @@ export class SeedanceError extends Error {
     this.recovery = init.recovery;
     this.details = init.details ?? {};
   }
+}
+
+/** One argument that fails the parameter model: the field as an agent writes it, and what is wrong with it. */
+export interface FieldIssue {
+  field: string;
+  message: string;
 }
 
 /** Arguments that fail the parameter model: named per field, never sent upstream. */
