@@ -7,10 +7,8 @@ import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import * as z from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { LOG_LEVELS } from '../core/log.js';
+import { BUDGET_PERIODS, type BudgetPeriod } from '../domain/budget.js';
 import { SIMULATED } from '../simulator/timing.js';
-
-export const BUDGET_PERIODS = ['total', 'day', 'month'] as const;
-export type BudgetPeriod = (typeof BUDGET_PERIODS)[number];
 
 export interface Platform {
   platform: NodeJS.Platform;
