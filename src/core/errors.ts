@@ -44,6 +44,16 @@ export class InvalidArgumentsError extends SeedanceError {
   }
 }
 
+/** A page cursor this server never handed out: the ledger says so, the advice is the paging contract's. */
+export class InvalidCursorError extends InvalidArgumentsError {
+  constructor() {
+    super(
+      [{ field: 'cursor', message: 'not a cursor this server returned' }],
+      'Pass next_cursor from the previous page exactly, or leave cursor out for the first page.',
+    );
+  }
+}
+
 export class ConfigError extends SeedanceError {
   constructor(variable: string, message: string) {
     super('config_error', `${variable}: ${message}`, {
