@@ -3,11 +3,15 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MissingApiKeyError, newIdempotencyKey } from '../src/apiframe/client.js';
+import { newIdempotencyKey } from '../src/apiframe/client.js';
+import { JobAcceptedSchema } from '../src/apiframe/schemas.js';
 import {
   AuthenticationError,
+  CancelledError,
   ConflictError,
+  FileRejectedError,
   InsufficientCreditsError,
+  MissingApiKeyError,
   NetworkError,
   NotFoundError,
   ProtocolError,
@@ -15,9 +19,7 @@ import {
   ServerError,
   TimeoutError,
   UpstreamValidationError,
-} from '../src/apiframe/errors.js';
-import { JobAcceptedSchema } from '../src/apiframe/schemas.js';
-import { CancelledError, FileRejectedError } from '../src/core/errors.js';
+} from '../src/core/errors.js';
 import { packageAsset, packageRoot } from '../src/core/package-files.js';
 import { AgentSeedanceParams, wireBody } from '../src/domain/params.js';
 import { openLocalMedia } from '../src/inputs/local-files.js';

@@ -5,9 +5,8 @@
  */
 import type { ApiframeClient } from '../apiframe/client.js';
 import { newIdempotencyKey } from '../apiframe/client.js';
-import { NotFoundError } from '../apiframe/errors.js';
 import type { Upload } from '../apiframe/schemas.js';
-import { SeedanceError, sleep } from '../core/errors.js';
+import { AssetError, NotFoundError, sleep } from '../core/errors.js';
 import { sanitize } from '../core/redact.js';
 import { SNIFF_BYTES, sniffMedia } from '../domain/media.js';
 import {
@@ -52,8 +51,6 @@ export interface AssetServiceOptions {
   userAgent: string;
   now?: () => number;
 }
-
-export class AssetError extends SeedanceError {}
 
 /**
  * From this size, a local file this process has not hashed before starts uploading beside its hash, instead of

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { InvalidArgumentsError } from '../../core/errors.js';
+import { InvalidArgumentsError, MaxCreditsExceededError } from '../../core/errors.js';
 import {
   agentParamFields,
   crossFieldWarnings,
@@ -10,7 +10,6 @@ import {
 } from '../../domain/params.js';
 import { cheaperOptions, estimate } from '../../domain/pricing.js';
 import { resolveMediaRefs } from '../../inputs/assets.js';
-import { MaxCreditsExceededError } from '../../jobs/service.js';
 import { defineTool } from './define.js';
 import { VideoOutput } from './shapes.js';
 import { videoResult, type WaitLimits, waitSecondsField } from './video-result.js';
