@@ -9,7 +9,6 @@ import { request as httpsRequest } from 'node:https';
 import type * as z from 'zod';
 import {
   ApiframeError,
-  sleep as abortableSleep,
   CancelledError,
   NetworkError,
   ProtocolError,
@@ -19,6 +18,7 @@ import {
   TimeoutError,
 } from '../core/errors.js';
 import { log } from '../core/log.js';
+import { sleep as abortableSleep } from '../core/sleep.js';
 import { errorFromResponse } from './errors.js';
 
 export interface HttpOptions {

@@ -6,8 +6,9 @@
 import type { ApiframeClient } from '../apiframe/client.js';
 import { newIdempotencyKey } from '../apiframe/client.js';
 import type { Upload } from '../apiframe/schemas.js';
-import { AssetError, NotFoundError, sleep } from '../core/errors.js';
+import { AssetError, NotFoundError } from '../core/errors.js';
 import { sanitize } from '../core/redact.js';
+import { sleep } from '../core/sleep.js';
 import { SNIFF_BYTES, sniffMedia } from '../domain/media.js';
 import {
   assetUri,
