@@ -24,17 +24,10 @@ import { packageAsset, packageRoot } from '../src/core/package-files.js';
 import { AgentSeedanceParams, wireBody } from '../src/domain/params.js';
 import { openLocalMedia } from '../src/inputs/local-files.js';
 import { clientFor, type Sleeps, TEST_KEY, useSimulator } from './helpers/simulator.js';
+import { waitUntil } from './helpers/wait.js';
 
 const body = (prompt = 'a red kite over a green hill', params: Record<string, unknown> = {}) =>
   wireBody({ prompt, params: AgentSeedanceParams.parse(params) as never });
-
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
 
 describe('Apiframe client against the simulator', () => {
   const env = useSimulator();
@@ -46,10 +39,10 @@ describe('Apiframe client against the simulator', () => {
       idempotencyKey: newIdempotencyKey(),
     });
     expect(accepted.status).toBe('QUEUED');
-    const job = await until(
-      () => client.getJob(accepted.jobId),
-      (j) => j.status === 'COMPLETED',
-    );
+    const job = await waitUntil(async () => {
+      const polled = await client.getJob(accepted.jobId);
+      return polled.status === 'COMPLETED' && polled;
+    });
     expect(job.result?.videoUrl).toBe(`${sim.url}/files/${job.id}/video.mp4`);
     expect(job.result?.lastFrameUrl).toBe(`${sim.url}/files/${job.id}/last-frame.png`);
     expect(job.creditCost).toBe(32);
@@ -110,10 +103,10 @@ describe('Apiframe client against the simulator', () => {
       { url: upload.url, type: 'image' },
       { idempotencyKey: newIdempotencyKey() },
     );
-    const asset = await until(
-      () => client.getAsset(assetId),
-      (a) => a.status !== 'Processing',
-    );
+    const asset = await waitUntil(async () => {
+      const polled = await client.getAsset(assetId);
+      return polled.status !== 'Processing' && polled;
+    });
     expect(asset.status).toBe('Active');
   });
 
@@ -294,10 +287,7 @@ describe('retries, timeouts and cancellation', () => {
     sim.addFault({ route: 'me', kind: 'slow', delayMs: 10_000 });
     const controller = new AbortController();
     const pending = clientFor(sim).me({ signal: controller.signal });
-    await until(
-      async () => sim.hits.get('me') ?? 0,
-      (n) => n === 1,
-    );
+    await waitUntil(() => sim.hits.get('me') === 1);
     controller.abort();
     await expect(pending).rejects.toBeInstanceOf(CancelledError);
     expect(sim.hits.get('me')).toBe(1);

@@ -9,6 +9,7 @@ import { ERROR_META_KEY } from '../src/mcp/server.js';
 import type { VideoOutput } from '../src/mcp/tools/shapes.js';
 import { structuredOf, textOf, useHarness } from './helpers/mcp.js';
 import { TEST_KEY } from './helpers/simulator.js';
+import { waitUntil } from './helpers/wait.js';
 
 const start = useHarness();
 
@@ -328,16 +329,12 @@ describe('generate_video', () => {
       { prompt: PROMPT, wait_seconds: 60 },
       { signal: controller.signal },
     );
-    while (h.sim.jobCount === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+    await waitUntil(() => h.sim.jobCount > 0);
     controller.abort();
     await expect(pending).rejects.toThrow();
     const [jobId] = [...h.sim.jobs.keys()];
     h.sim.forceJob(jobId ?? '', 'COMPLETED');
-    for (;;) {
-      const record = await h.services.ledger.findByJobId(jobId ?? '');
-      if (record?.downloads.length) break;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await waitUntil(async () => (await h.services.ledger.findByJobId(jobId ?? ''))?.downloads.length);
     expect(h.sim.jobCount).toBe(1);
   });
 });

@@ -13,6 +13,7 @@ import type { VideoOutput } from '../src/mcp/tools/shapes.js';
 import type { Simulator } from '../src/simulator/server.js';
 import { structuredOf, textOf } from './helpers/mcp.js';
 import { TEST_KEY, useSimulator } from './helpers/simulator.js';
+import { waitUntil } from './helpers/wait.js';
 
 const BIN = new URL('../dist/cli.js', import.meta.url).pathname;
 
@@ -74,7 +75,7 @@ async function kill9(server: Running): Promise<void> {
 
 /** Resolves once the simulator has created `count` jobs: the moment a POST has been processed upstream. */
 async function jobsCreated(sim: Simulator, count: number): Promise<void> {
-  while (sim.jobCount < count) await new Promise((resolve) => setImmediate(resolve));
+  await waitUntil(() => sim.jobCount >= count, 25_000);
 }
 
 const VIDEO = { prompt: 'a lighthouse in a storm, waves breaking', duration: 5 };
