@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { newIdempotencyKey } from '../src/apiframe/client.js';
@@ -24,10 +23,13 @@ import { packageAsset, packageRoot } from '../src/core/package-files.js';
 import { AgentSeedanceParams, wireBody } from '../src/domain/params.js';
 import { openLocalMedia } from '../src/inputs/local-files.js';
 import { clientFor, type Sleeps, TEST_KEY, useSimulator } from './helpers/simulator.js';
+import { useTempDirs } from './helpers/temp.js';
 import { waitUntil } from './helpers/wait.js';
 
 const body = (prompt = 'a red kite over a green hill', params: Record<string, unknown> = {}) =>
   wireBody({ prompt, params: AgentSeedanceParams.parse(params) as never });
+
+const tempDir = useTempDirs();
 
 describe('Apiframe client against the simulator', () => {
   const env = useSimulator();
@@ -111,7 +113,7 @@ describe('Apiframe client against the simulator', () => {
   });
 
   it('refuses a file whose bytes are no accepted type, before anything is sent', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'seedance-client-'));
+    const dir = await tempDir('seedance-client-');
     const path = join(dir, 'photo.png');
     await writeFile(path, 'this is text, not a PNG');
     await expect(openLocalMedia(path, { allowedDirs: [dir] })).rejects.toBeInstanceOf(FileRejectedError);
