@@ -75,7 +75,8 @@ export interface RequestSpec<T> {
   schema: z.ZodType<T>;
 }
 
-export interface Response<T> {
+/** A successful answer, its body read through the request's schema. */
+export interface ApiResponse<T> {
   status: number;
   data: T;
   attempts: number;
@@ -88,7 +89,7 @@ export class HttpClient {
     this.options = options;
   }
 
-  async request<T>(spec: RequestSpec<T>): Promise<Response<T>> {
+  async request<T>(spec: RequestSpec<T>): Promise<ApiResponse<T>> {
     const operation = `${spec.method} ${spec.path.replace(/\?.*$/, '')}`;
     const retrySafe = spec.method === 'GET' || spec.idempotencyKey !== undefined;
     const sleep = this.options.sleep ?? abortableSleep;
