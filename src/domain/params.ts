@@ -26,6 +26,13 @@ export const LIMITS = {
   mediaRef: 2048,
 } as const;
 
+/**
+ * The longest idempotency_key an agent may give: Apiframe's limit less 20 characters held in reserve. The agent's key
+ * is sent as it is today; the margin leaves room to derive keys from it later (a suffix per upload or attempt)
+ * without refusing keys agents already use.
+ */
+export const AGENT_IDEMPOTENCY_KEY_MAX = LIMITS.idempotencyKey - 20;
+
 export const DEFAULTS = {
   duration: 8,
   resolution: '720p',

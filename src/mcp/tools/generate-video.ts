@@ -1,10 +1,10 @@
 import * as z from 'zod';
 import { InvalidArgumentsError, MaxCreditsExceededError } from '../../core/errors.js';
 import {
+  AGENT_IDEMPOTENCY_KEY_MAX,
   agentParamFields,
   crossFieldWarnings,
   fieldIssues,
-  LIMITS,
   promptSchema,
   WireSeedanceParams,
 } from '../../domain/params.js';
@@ -23,7 +23,7 @@ export function generateVideoTool(limits: WaitLimits) {
     idempotency_key: z
       .string()
       .min(1)
-      .max(LIMITS.idempotencyKey - 20)
+      .max(AGENT_IDEMPOTENCY_KEY_MAX)
       .optional()
       .describe('Same key: never paid twice.'),
     new_job: z.boolean().default(false).describe('Pay again instead of reusing an identical request.'),
