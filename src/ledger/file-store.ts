@@ -106,7 +106,8 @@ class FileStore implements EventStore {
   }
 
   private serially<T>(operation: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new Error('the ledger is closed'));
+    if (this.closed)
+      return Promise.reject(new LedgerUnavailableError('it is closed (the server is shutting down)'));
     const run = this.queue.then(operation, operation);
     this.queue = run.catch(() => undefined);
     return run;
