@@ -11,7 +11,7 @@ import { type Job, TERMINAL_STATUSES } from '../apiframe/schemas.js';
 import { CancelledError, SeedanceError } from '../core/errors.js';
 import { log } from '../core/log.js';
 import { sanitize } from '../core/redact.js';
-import { type WireSeedanceParams, wireBody } from '../domain/params.js';
+import { type WireSeedanceParams, type WireVideoRequest, wireBody } from '../domain/params.js';
 import { type CheaperOption, cheaperOptions, type Estimate, type PriceTable } from '../domain/pricing.js';
 import { requestHash } from '../domain/request-hash.js';
 import type { BudgetSnapshot, DownloadedFile, JobRecord, JobUpdate, Ledger } from '../ledger/types.js';
@@ -123,6 +123,10 @@ export class JobService {
   private readonly recorded = new Map<string, string>();
   private readonly finishing = new Map<string, Promise<Finished>>();
   private readonly finishers = new Set<string>();
+  /** Submissions whose POST is not answered yet, by idempotency key. */
+  private readonly posting = new Map<string, Promise<string>>();
+  /** Aborted on shutdown: waits end with an answer, downloads stop. */
+  private readonly stopping = new AbortController();
 
   readonly watcher: JobWatcher;
 
@@ -172,31 +176,46 @@ export class JobService {
       throw new IdempotencyConflictError(input.idempotencyKey ?? '', outcome.record);
     if (outcome.kind === 'attached')
       return { record: outcome.record, kind: 'attached', budget: outcome.budget };
+    const jobId = await this.post(outcome.record.key, body);
+    log.info('job submitted', { jobId, credits: input.estimate.credits });
+    return {
+      record: (await this.ledger.findByJobId(jobId)) ?? outcome.record,
+      kind: outcome.kind === 'resume' ? 'resumed' : 'submitted',
+      budget: await this.ledger.budget(),
+    };
+  }
+
+  /**
+   * POSTs a recorded submission and records the job id it gets. Not aborted with the caller: once sent, the POST must
+   * be answered, or a paid job would have no id here. A shutdown waits for it (see shutdown), then answers the caller
+   * with what to do while the POST runs on.
+   */
+  private post(key: string, body: WireVideoRequest): Promise<string> {
+    let posting = this.posting.get(key);
+    if (posting === undefined) {
+      posting = this.sendAndRecord(key, body).finally(() => this.posting.delete(key));
+      this.posting.set(key, posting);
+    }
+    const { signal } = this.stopping;
+    if (signal.aborted) return Promise.reject(shutDownBeforeAnswer(key));
+    return new Promise((resolve, reject) => {
+      const onStop = () => reject(shutDownBeforeAnswer(key));
+      signal.addEventListener('abort', onStop, { once: true });
+      posting.then(resolve, reject).finally(() => signal.removeEventListener('abort', onStop));
+    });
+  }
+
+  private async sendAndRecord(key: string, body: WireVideoRequest): Promise<string> {
     try {
-      // Not aborted with the caller: once sent, the POST must be answered, or a paid job would have no id here.
-      const accepted = await this.client.submitVideo(body, { idempotencyKey: outcome.record.key });
-      const record = await this.ledger.markSubmitted(outcome.record.key, accepted.jobId);
+      const accepted = await this.client.submitVideo(body, { idempotencyKey: key });
+      await this.ledger.markSubmitted(key, accepted.jobId);
       this.account.invalidate();
-      log.info('job submitted', {
-        jobId: accepted.jobId,
-        credits: input.estimate.credits,
-        attempts: accepted.attempts,
-      });
-      return {
-        record,
-        kind: outcome.kind === 'resume' ? 'resumed' : 'submitted',
-        budget: await this.ledger.budget(),
-      };
+      return accepted.jobId;
     } catch (error) {
       if (definitelyNotCreated(error)) {
-        await this.ledger.markRejected(
-          outcome.record.key,
-          error instanceof SeedanceError ? error.message : 'rejected',
-        );
+        await this.ledger.markRejected(key, error instanceof SeedanceError ? error.message : 'rejected');
       } else {
-        log.warn('submission outcome unknown; an identical call will resume it with the same key', {
-          key: outcome.record.key,
-        });
+        log.warn('submission outcome unknown; an identical call will resume it with the same key', { key });
       }
       throw error;
     }
@@ -217,6 +236,7 @@ export class JobService {
         settled = true;
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
+        this.stopping.signal.removeEventListener('abort', onStop);
         unsubscribe();
         if (outcome instanceof SeedanceError) reject(outcome);
         else resolve(outcome);
@@ -228,6 +248,17 @@ export class JobService {
             details: { jobId },
           }),
         );
+      const onStop = () =>
+        finish(
+          new SeedanceError(
+            'shutting_down',
+            `The server is shutting down; video job ${jobId} was submitted, is recorded and keeps rendering.`,
+            {
+              recovery: `Call get_video with job_id "${jobId}" once the server runs again (it also finishes and saves the job by itself on start); do not call generate_video again.`,
+              details: { jobId },
+            },
+          ),
+        );
       const unsubscribe = this.watcher.watch(jobId, {
         update: (job) => {
           onUpdate(job);
@@ -237,7 +268,9 @@ export class JobService {
       });
       if (settled) return;
       if (signal?.aborted) return onAbort();
+      if (this.stopping.signal.aborted) return onStop();
       signal?.addEventListener('abort', onAbort, { once: true });
+      this.stopping.signal.addEventListener('abort', onStop, { once: true });
       timer = setTimeout(
         () => finish({ job: this.watcher.latest(jobId), timedOut: true }),
         Math.max(0, waitMs),
@@ -269,13 +302,42 @@ export class JobService {
     });
   }
 
-  /** Jobs in flight whose process died: followed to the end here. */
-  async resumeOrphans(): Promise<number> {
-    const orphans = await this.ledger.orphans();
-    for (const record of orphans) if (record.jobId !== null) this.finishInBackground(record.jobId);
+  /**
+   * Takes over the work a dead process left (see Ledger.adoptOrphans): unanswered submissions are POSTed again with
+   * their own idempotency key (Apiframe returns the original job, or creates the one never created), jobs in flight
+   * are followed to the end, completed jobs not yet saved are downloaded.
+   */
+  async adoptOrphans(): Promise<number> {
+    const orphans = await this.ledger.adoptOrphans();
+    for (const record of orphans) {
+      if (record.jobId !== null) this.finishInBackground(record.jobId);
+      else
+        void this.post(record.key, record.request)
+          .then((jobId) => this.finishInBackground(jobId))
+          .catch((error: unknown) =>
+            log.warn('could not resume an unanswered submission', { key: record.key, error: String(error) }),
+          );
+    }
     if (orphans.length > 0)
-      log.info('following jobs left in flight by an earlier process', { jobs: orphans.length });
+      log.info('took over work left by an earlier process', {
+        submissions: orphans.filter((r) => r.jobId === null).length,
+        jobs: orphans.filter((r) => r.jobId !== null).length,
+      });
     return orphans.length;
+  }
+
+  /**
+   * Shutting down: every wait ends at once with an answer naming its job; submissions still unanswered get up to
+   * `graceMs` to have their job id recorded (after that the next start resumes them); downloads in progress are
+   * stopped and their temporary files removed, for the next start to download again.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    const posts = [...this.posting.values()];
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+    await Promise.race([Promise.allSettled(posts), grace]);
+    this.stopping.abort();
+    await Promise.allSettled([...this.finishing.values()]);
+    this.watcher.close();
   }
 
   /** Records the final state and, for a completed job, downloads its files (once, across processes). */
@@ -302,7 +364,7 @@ export class JobService {
       }
       if (claim.kind === 'claimed') break;
       await new Promise((resolve) => setTimeout(resolve, this.options.claimPollMs));
-      if (signal?.aborted) return { record, downloadError: undefined };
+      if (signal?.aborted || this.stopping.signal.aborted) return { record, downloadError: undefined };
     }
     try {
       const files = await this.download(record, job, signal);
@@ -332,7 +394,7 @@ export class JobService {
     const common = {
       maxBytes: this.options.maxDownloadBytes,
       timeoutMs: this.options.downloadTimeoutMs,
-      signal,
+      signal: signal === undefined ? this.stopping.signal : AbortSignal.any([signal, this.stopping.signal]),
       userAgent: this.options.userAgent,
     };
     const video = await downloadFile(videoUrl, this.options.outputDir, `${base}.mp4`, {
@@ -363,6 +425,18 @@ function pollFailed(error: SeedanceError, jobId: string): SeedanceError {
     details: { ...error.details, jobId },
     cause: error,
   });
+}
+
+function shutDownBeforeAnswer(key: string): SeedanceError {
+  return new SeedanceError(
+    'shutting_down',
+    `The server is shutting down and Apiframe has not yet answered the submission (idempotency key "${sanitize(key, 80)}").`,
+    {
+      recovery:
+        'Nothing is lost and nothing will be paid twice: the submission is recorded, and the server resumes it by itself when it starts again. Then call generate_video again with the same arguments (it finds the same job) or list_videos to see it.',
+      details: { idempotencyKey: key },
+    },
+  );
 }
 
 /** A 4xx means Apiframe refused before creating anything; anything else may have created a job. */
