@@ -44,7 +44,7 @@ export class UpstreamValidationError extends ApiframeError {
     super(
       'upstream_validation',
       context,
-      listed ? `${message} (${listed})` : message,
+      listed ? `${message} (${quoted(listed, 1_000)})` : message,
       'Apiframe rejected the request; correct the named fields and call again. Nothing was charged.',
       { details: { fieldErrors } },
     );
@@ -199,9 +199,10 @@ export function quoted(text: string, maxLength = 200): string {
   return `“${sanitize(text, maxLength).replace(/[“”]/g, '"')}”`;
 }
 
+/** Apiframe's own error text, attributed to it; `fallback` (the server's words) when it gave none. */
 function messageOf(body: unknown, fallback: string): string {
   const error = (body as { error?: unknown } | null)?.error;
-  return typeof error === 'string' && error.trim() !== '' ? quoted(error) : fallback;
+  return typeof error === 'string' && error.trim() !== '' ? `Apiframe said ${quoted(error)}` : fallback;
 }
 
 /** At most this many fields, and messages per field, are reported from an upstream validation error. */

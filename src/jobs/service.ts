@@ -6,7 +6,7 @@
  */
 import type { AccountCache } from '../apiframe/account.js';
 import type { ApiframeClient } from '../apiframe/client.js';
-import { ApiframeError, RateLimitError } from '../apiframe/errors.js';
+import { ApiframeError, quoted, RateLimitError } from '../apiframe/errors.js';
 import { type Job, TERMINAL_STATUSES } from '../apiframe/schemas.js';
 import { CancelledError, SeedanceError } from '../core/errors.js';
 import { log } from '../core/log.js';
@@ -100,11 +100,30 @@ export interface JobServiceOptions {
   claimPollMs: number;
 }
 
-export function jobUpdate(job: Job): JobUpdate {
+/**
+ * A creditCost over this many times the estimate is taken for an upstream error, not a price: the most a price
+ * table change or a reference video (x2) could explain is far below it.
+ */
+export const COST_ANOMALY_FACTOR = 10;
+
+/**
+ * A poll as the ledger records it. `estimate` is the record's (null for a job found upstream): a creditCost wildly
+ * above it is recorded as an anomaly and the job charged at the estimate for budgeting.
+ */
+export function jobUpdate(job: Job, estimate: Estimate | null = null): JobUpdate {
+  const anomalies = [...job.anomalies];
+  let creditCost = job.creditCost;
+  if (creditCost !== null && estimate !== null && creditCost > estimate.credits * COST_ANOMALY_FACTOR) {
+    anomalies.push(
+      `Apiframe reported a creditCost of ${creditCost} for a video estimated at ${estimate.credits} credits (over ${COST_ANOMALY_FACTOR}x); the budget counts it at the estimate. Ask the user to check the account's usage in the Apiframe dashboard.`,
+    );
+    creditCost = estimate.credits;
+  }
   return {
     status: job.status,
     progress: job.progress,
-    creditCost: job.creditCost,
+    creditCost,
+    anomalies,
     result:
       job.result === undefined
         ? null
@@ -113,10 +132,13 @@ export function jobUpdate(job: Job): JobUpdate {
             lastFrameUrl: job.result.lastFrameUrl ?? null,
             raw: job.result.raw,
           },
-    failure: job.error === null ? null : sanitize(job.error),
+    failure: job.error === null ? null : `Apiframe said: ${quoted(job.error, UPSTREAM_FAILURE_CHARS)}`,
     prompt: job.prompt,
   };
 }
+
+/** A failed job's reason, as Apiframe gave it, at most this long in results and the ledger. */
+const UPSTREAM_FAILURE_CHARS = 500;
 
 export class JobService {
   /** The last status recorded in the ledger per job, so polls write only changes. */
@@ -148,8 +170,12 @@ export class JobService {
   async recordPoll(job: Job): Promise<void> {
     if (this.recorded.get(job.id) === job.status) return;
     const known = await this.ledger.findByJobId(job.id);
-    if (known === undefined) await this.ledger.recordDiscovered(job.id, jobUpdate(job));
-    else await this.ledger.updateJob(job.id, jobUpdate(job));
+    const update = jobUpdate(job, known?.estimate ?? null);
+    const fresh = (update.anomalies ?? []).filter((a) => !known?.upstreamAnomalies.includes(a));
+    if (fresh.length > 0)
+      log.warn('kept out of the ledger what Apiframe sent', { jobId: job.id, anomalies: fresh });
+    if (known === undefined) await this.ledger.recordDiscovered(job.id, update);
+    else await this.ledger.updateJob(job.id, update);
     if (TERMINAL_STATUSES.has(job.status)) this.account.invalidate();
     this.recorded.set(job.id, job.status);
   }
