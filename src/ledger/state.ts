@@ -3,8 +3,8 @@
  * functions; the file store only adds durability and a lock, so what the tests prove of one holds for the other.
  */
 import { TERMINAL_STATUSES } from '../apiframe/schemas.js';
-import type { BudgetPeriod } from '../app/config.js';
 import { InvalidArgumentsError } from '../core/errors.js';
+import type { BudgetPeriod } from '../domain/budget.js';
 import type { MediaKind } from '../domain/params.js';
 import type {
   BudgetSnapshot,
