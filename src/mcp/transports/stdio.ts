@@ -8,11 +8,12 @@ import { VERSION } from '../../core/version.js';
 import { buildServer } from '../server.js';
 
 /**
- * How long closing stdin or SIGTERM waits for submissions whose POST is not yet answered: long enough for Apiframe's
- * usual answer, short enough for a client that is quitting. A submission still unanswered then is resumed by the next
- * start.
+ * How long closing stdin or SIGTERM waits for submissions whose POST is not yet answered (Apiframe answers one in
+ * well under a second). MCP clients such as the SDK's own give a server 2 s after closing stdin, then SIGTERM, then
+ * SIGKILL 2 s later: 3 s fits inside that with time left for the answers to go out. A submission still unanswered
+ * then is resumed by the next start.
  */
-export const SHUTDOWN_GRACE_MS = 10_000;
+export const SHUTDOWN_GRACE_MS = 3_000;
 
 export async function serveStdio(options: { simulate: boolean }): Promise<void> {
   const config = loadConfig(currentPlatform(), options.simulate ? { simulate: true } : {});
