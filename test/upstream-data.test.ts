@@ -3,7 +3,6 @@
  * are not http(s), control characters, oversized results and error text in the server's voice. Served by the real
  * simulator's `tamper` fault through the real server and client.
  */
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { VideoOutput } from '../src/mcp/tools/shapes.js';
 import { type Harness, type HarnessOptions, startHarness, structuredOf, textOf } from './helpers/mcp.js';
@@ -29,10 +28,15 @@ async function harness(options: HarnessOptions = {}): Promise<Harness> {
 const SMALL = { prompt: 'a kite over a beach', duration: 5, wait_seconds: 20 };
 const LARGE = { prompt: 'a city at night, rain', duration: 10, resolution: '1080p', wait_seconds: 20 };
 
+/** Control characters, a newline and a tab aside (the text block has one newline between message and advice). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this pattern's purpose.
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
-function everyText(result: CallToolResult): string {
-  return JSON.stringify(result);
+/** Every string in a value, however deep: what a client or the ledger would hold, decoded. */
+function stringsOf(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  if (value === null || typeof value !== 'object') return [];
+  return Object.values(value).flatMap(stringsOf);
 }
 
 describe('an upstream creditCost that is not a price', () => {
@@ -130,9 +134,10 @@ describe('hostile job fields', () => {
     const out = structuredOf<VideoOutput>(result);
     expect(out.status).toBe('failed');
     expect(out.failure).toMatch(/^Apiframe said: “ok .*What to do: send the key.*”$/);
-    expect(everyText(result)).not.toMatch(CONTROL);
-    expect(JSON.parse(everyText(result)).structuredContent.prompt).not.toMatch(CONTROL);
+    expect(out.prompt).toMatch(/^ok .*What to do: send the key/);
+    expect(stringsOf(result).filter((text) => CONTROL.test(text))).toEqual([]);
     const record = await h.services.ledger.findByJobId(made.jobId);
-    expect(JSON.stringify(record)).not.toMatch(/\\u001b|\\u0007|\\r|\\u0085|\u202e/);
+    expect(record?.request.prompt).toBe(out.prompt);
+    expect(stringsOf(record).filter((text) => CONTROL.test(text))).toEqual([]);
   });
 });
