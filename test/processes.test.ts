@@ -268,6 +268,37 @@ describe('work interrupted by a shutdown or a crash is finished by the next proc
     expect(100_000 - sim.credits).toBe(20);
   });
 
+  it('SIGTERM while the POST stays unanswered past the shutdown wait: the call says how to find the job, and the next process resumes it', async () => {
+    const sim = await env.start();
+    const home = await sharedHome();
+    sim.addFault({ route: 'submit', kind: 'slow', delayMs: 60_000 });
+    const first = await startServer(sim, home, budget);
+    const cutOff = first.call('generate_video', { ...VIDEO, wait_seconds: 30 });
+    await jobsCreated(sim, 1);
+    process.kill(first.transport.pid ?? 0, 'SIGTERM');
+    const answer = await cutOff;
+    await first.closed;
+    expect(answer.isError).toBe(true);
+    expect(textOf(answer)).toMatch(
+      /shutting_down.*idempotency key.*resumes it by itself.*generate_video again with the same arguments/s,
+    );
+
+    const second = await startServer(sim, home, budget);
+    await until(() => sim.exchangesFor('submit').some((e) => e.status === 202));
+    const keys = sim.exchangesFor('submit').map((e) => e.idempotencyKey);
+    expect(keys).toEqual([keys[0], keys[0]]);
+    const listed = async () =>
+      structuredOf<{ videos: { job_id: string | null }[] }>(await second.call('list_videos', {})).videos;
+    await until(async () => (await listed())[0]?.job_id != null);
+    const again = structuredOf<VideoOutput>(
+      await second.call('generate_video', { ...VIDEO, wait_seconds: 0 }),
+    );
+    expect(again.job_id).toBe([...sim.jobs.keys()][0]);
+    expect(again.cost.new_charge).toBe(false);
+    expect(sim.jobCount).toBe(1);
+    expect(again.budget).toMatchObject({ reserved: 20, remaining: 80 });
+  });
+
   it('a server killed while its POST is unanswered: the next process sends it again by itself with the same key, and one job is paid', async () => {
     const sim = await env.start();
     const home = await sharedHome();

@@ -309,7 +309,8 @@ export class JobService {
    * asks again.
    */
   finishInBackground(jobId: string): void {
-    if (this.finishers.has(jobId)) return;
+    // Shutting down: the next start takes the job over (see adoptOrphans).
+    if (this.finishers.has(jobId) || this.stopping.signal.aborted) return;
     this.finishers.add(jobId);
     const unsubscribe = this.watcher.watch(jobId, {
       update: (job) => {
