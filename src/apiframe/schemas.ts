@@ -129,7 +129,8 @@ function firstUrl(
 
 function httpUrl(value: string, what: string, anomalies: string[]): string | undefined {
   const url = value.length <= MAX_URL && URL.canParse(value) ? new URL(value) : undefined;
-  if (url !== undefined && (url.protocol === 'https:' || url.protocol === 'http:')) return url.href;
+  // Kept as sent: a signed CDN URL must not be re-encoded.
+  if (url !== undefined && (url.protocol === 'https:' || url.protocol === 'http:')) return value;
   const scheme = url === undefined ? 'not an absolute URL' : `scheme ${url.protocol.slice(0, 20)}`;
   anomalies.push(
     `Apiframe gave a ${what} URL that is not http(s) (${stripControls(scheme)}); it was dropped.`,

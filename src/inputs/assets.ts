@@ -5,7 +5,7 @@
  */
 import type { ApiframeClient } from '../apiframe/client.js';
 import { newIdempotencyKey } from '../apiframe/client.js';
-import { NotFoundError } from '../apiframe/errors.js';
+import { NotFoundError, quoted } from '../apiframe/errors.js';
 import type { Upload } from '../apiframe/schemas.js';
 import { SeedanceError, sleep } from '../core/errors.js';
 import { sanitize } from '../core/redact.js';
@@ -201,7 +201,9 @@ export class AssetService {
       if (asset.status?.toLowerCase() === 'failed') {
         throw new AssetError(
           'asset_failed',
-          `The provider could not use the file: ${sanitize(asset.errorMsg ?? 'no reason given')}`,
+          asset.errorMsg == null
+            ? 'The provider could not use the file (Apiframe gave no reason).'
+            : `The provider could not use the file. Apiframe said: ${quoted(asset.errorMsg)}`,
           {
             recovery:
               "Check that the file is a valid, reachable image, video or audio file within Seedance's limits, then try another file.",

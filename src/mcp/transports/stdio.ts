@@ -13,7 +13,12 @@ import { buildServer } from '../server.js';
  * SIGKILL 2 s later: 3 s fits inside that with time left for the answers to go out. A submission still unanswered
  * then is resumed by the next start.
  */
-export const SHUTDOWN_GRACE_MS = 3_000;
+const SHUTDOWN_GRACE_MS = 3_000;
+/**
+ * Then, how long the answers of the calls that shutdown ended may take to go out (milliseconds, in practice). A call
+ * busy with something else (an upload) is not waited for: its upload is harmless to repeat.
+ */
+const ANSWER_WAIT_MS = 500;
 
 export async function serveStdio(options: { simulate: boolean }): Promise<void> {
   const config = loadConfig(currentPlatform(), options.simulate ? { simulate: true } : {});
@@ -29,7 +34,7 @@ export async function serveStdio(options: { simulate: boolean }): Promise<void> 
     log.info('shutting down', { reason, callsInFlight: calls.count() });
     // Submissions get their job ids recorded, waits end with answers naming their jobs, and those answers go out.
     await services.jobs.shutdown(SHUTDOWN_GRACE_MS).catch(() => {});
-    await calls.answered(SHUTDOWN_GRACE_MS);
+    await calls.answered(ANSWER_WAIT_MS);
     await server.close().catch(() => {});
     await services.close().catch(() => {});
     process.exit(0);
