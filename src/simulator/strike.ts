@@ -65,8 +65,9 @@ export async function strikeAfter(
       res.write(text.slice(0, Math.floor(text.length / 2)), () => res.socket?.destroy());
       return;
     case 'stall':
-      await stall(res, status, 'application/json', Buffer.from(text), fault.delayMs);
       entry.status = status;
+      entry.responseBody = body;
+      await stall(res, status, 'application/json', Buffer.from(text), fault.delayMs);
       return;
     case 'tamper':
       send(res, status, { ...(body as Record<string, unknown>), ...fault.fields }, entry);
