@@ -95,7 +95,8 @@ describe('hostile job fields', () => {
   });
 
   it('an oversized result is cut before it is stored; its URL is still used', async () => {
-    const h = await harness();
+    // The job completes only when told to, after the fault is planned.
+    const h = await harness({ sim: { queuedMs: 0, processingMs: 600_000 } });
     const first = structuredOf<VideoOutput>(await h.call('generate_video', { ...SMALL, wait_seconds: 0 }));
     const jobId = first.job_id ?? '';
     const videoUrl = `${h.sim.url}/files/${jobId}/video.mp4`;
