@@ -344,6 +344,7 @@ describe('file ledger on disk', () => {
     await dead.markSubmitted(d.key, 'job-failed');
     await dead.updateJob('job-failed', failed);
 
+    time.advance(20 * 60 * 60 * 1000);
     const alive = (owner: string) => owner !== '7@host';
     const heir = await open({ owner: '8@host', isOwnerAlive: alive, now: time.now });
     const adopted = await heir.adoptOrphans();
@@ -359,6 +360,11 @@ describe('file ledger on disk', () => {
     // Work of a live owner is never taken.
     const bystander = await open({ owner: '10@host', isOwnerAlive: () => true, now: time.now });
     expect(await bystander.adoptOrphans()).toEqual([]);
+    // Adopting does not make a job young again: 5 h later (25 h after it completed), with the heir dead too, its
+    // result has expired upstream and it is not taken.
+    time.advance(5 * 60 * 60 * 1000);
+    const late = await open({ owner: '11@host', isOwnerAlive: (o) => o === '11@host', now: time.now });
+    expect((await late.adoptOrphans()).map((r) => r.request.prompt)).toEqual(['unanswered', 'in flight']);
   });
 
   it('keeps every record across a reopen', async () => {

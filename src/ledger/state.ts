@@ -52,11 +52,17 @@ export class LedgerState {
         if (event.record.jobId !== null) this.keyByJobId.set(event.record.jobId, event.record.key);
         return;
       case 'resumed':
-      case 'adopted':
         this.patch(event.key, event.at, (r) => {
           r.owner = event.owner;
         });
         return;
+      case 'adopted': {
+        // Only the owner changes: updatedAt dates the job's last change, which the attach window and the result
+        // retention count from, so that adopting a job again on every start does not keep it young forever.
+        const record = this.records.get(event.key);
+        if (record !== undefined) record.owner = event.owner;
+        return;
+      }
       case 'submitted':
         this.patch(event.key, event.at, (r) => {
           r.jobId = event.jobId;

@@ -163,7 +163,9 @@ export interface Ledger {
    *    URLs expire upstream after that; the caller claims and downloads it).
    * Discovered records count like the others; `rejected`, FAILED and CANCELLED records never.
    * Each record taken gets `owner` = this process in that same transaction (the lease): a second server starting at
-   * the same moment sees a live owner and takes nothing twice. Returns the records as taken, oldest first.
+   * the same moment sees a live owner and takes nothing twice. Nothing else of the record changes (`updatedAt`
+   * neither, so a job adopted on every start still leaves the retention window). Returns the records as taken,
+   * oldest first.
    */
   adoptOrphans(): Promise<JobRecord[]>;
   getUpload(sha256: string, kind: MediaKind): Promise<UploadCacheEntry | undefined>;
