@@ -4,6 +4,7 @@
  * simulator's `tamper` fault through the real server and client.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { log, setLogSink } from '../src/core/log.js';
 import type { VideoOutput } from '../src/mcp/tools/shapes.js';
 import { type Harness, type HarnessOptions, startHarness, structuredOf, textOf } from './helpers/mcp.js';
 import { clientFor } from './helpers/simulator.js';
@@ -140,6 +141,20 @@ describe('hostile job fields', () => {
     const record = await h.services.ledger.findByJobId(made.jobId);
     expect(record?.request.prompt).toBe(out.prompt);
     expect(stringsOf(record).filter((text) => CONTROL.test(text))).toEqual([]);
+  });
+
+  it('a log line stays one printable line whatever a field from outside holds', () => {
+    const lines: string[] = [];
+    const restore = setLogSink((line) => lines.push(line));
+    try {
+      log.warn('upstream said', { text: 'ok\u001b[2J\r\nseedance-mcp error: forged line\u202e', n: 1 });
+    } finally {
+      restore();
+    }
+    expect(lines).toHaveLength(1);
+    expect(lines[0]?.endsWith('\n')).toBe(true);
+    expect(lines[0]?.slice(0, -1)).not.toMatch(CONTROL);
+    expect(lines[0]?.slice(0, -1)).not.toContain('\n');
   });
 
   it("an asset's failure text is quoted as Apiframe's, printable", async () => {
