@@ -251,15 +251,28 @@ describe.each(stores)('%s ledger', (_name, openStore) => {
     await expect(ledger.list({ limit: 2, cursor: 'not-a-cursor' })).rejects.toThrow(/cursor/);
   });
 
-  it('finds jobs left in flight by a dead owner, and not those of a live one', async () => {
-    const ledger = await open({ owner: '7@host', isOwnerAlive: (owner) => owner !== '7@host' });
-    const r = await ledger.reserve(request('orphan'));
-    const s = await ledger.reserve(request('unsent'));
-    if (r.kind !== 'reserved' || s.kind !== 'reserved') throw new Error('expected reservations');
-    await ledger.markSubmitted(r.record.key, 'job-1');
-    expect((await ledger.orphans()).map((o) => o.jobId)).toEqual(['job-1']);
-    await ledger.updateJob('job-1', completed());
-    expect(await ledger.orphans()).toEqual([]);
+  it('never records a creditCost that is not money, and refuses to spend when the budget is not a number', async () => {
+    const ledger = await open({ budgetLimit: 100 });
+    const first = await ledger.reserve(request('one', 5));
+    if (first.kind !== 'reserved') throw new Error('expected a reservation');
+    await ledger.markSubmitted(first.record.key, 'job-1');
+    for (const creditCost of [Number.NaN, -100_000, Number.POSITIVE_INFINITY]) {
+      await ledger.updateJob('job-1', { ...processing(50), creditCost });
+    }
+    const settled = await ledger.updateJob('job-1', {
+      ...completed(Number.NaN),
+      anomalies: ['Apiframe reported creditCost "NaN"'],
+    });
+    expect(settled).toMatchObject({ charged: 20, upstreamAnomalies: ['Apiframe reported creditCost "NaN"'] });
+    expect(await ledger.budget()).toMatchObject({ spent: 20, reserved: 0, remaining: 80 });
+    const big = await ledger.reserve(
+      request('too big', 15, { estimate: { ...request('x').estimate, credits: 100 } }),
+    );
+    expect(big.kind).toBe('over_budget');
+    const priceless = await ledger.reserve(
+      request('no price', 5, { estimate: { ...request('x').estimate, credits: Number.NaN } }),
+    );
+    expect(priceless.kind).toBe('over_budget');
   });
 
   it('records a job it did not submit without counting it against the budget', async () => {
@@ -296,6 +309,63 @@ describe.each(stores)('%s ledger', (_name, openStore) => {
 
 describe('file ledger on disk', () => {
   const options: LedgerOptions = { budgetLimit: 100, period: 'total' };
+
+  it('adopts the work of a dead owner in one transaction: unanswered POSTs, jobs in flight, completed jobs not downloaded', async () => {
+    const time = clock();
+    const dir = await tempDir();
+    const open = async (more: Partial<LedgerOptions>) => {
+      const ledger = await openFileLedger(dir, { ...options, budgetLimit: null, ...more });
+      ledgers.push(ledger);
+      return ledger;
+    };
+    const dead = await open({ owner: '7@host', now: time.now });
+    const unanswered = await dead.reserve(request('unanswered'));
+    const inFlight = await dead.reserve(request('in flight'));
+    const done = await dead.reserve(request('done, not saved'));
+    const saved = await dead.reserve(request('done and saved'));
+    const failedOne = await dead.reserve(request('failed'));
+    const stale = await dead.reserve(request('done two days ago'));
+    const records = [unanswered, inFlight, done, saved, failedOne, stale].map((r) => {
+      if (r.kind !== 'reserved') throw new Error('expected reservations');
+      return r.record;
+    });
+    const [, a, b, c, d, e] = records;
+    if (a === undefined || b === undefined || c === undefined || d === undefined || e === undefined)
+      throw new Error('six records expected');
+    await dead.markSubmitted(e.key, 'job-stale');
+    await dead.updateJob('job-stale', completed(20));
+    time.advance(2 * 24 * 60 * 60 * 1000);
+    await dead.markSubmitted(a.key, 'job-flight');
+    await dead.markSubmitted(b.key, 'job-done');
+    await dead.updateJob('job-done', completed(20));
+    await dead.markSubmitted(c.key, 'job-saved');
+    await dead.updateJob('job-saved', completed(20));
+    await dead.recordDownload('job-saved', [VIDEO_FILE]);
+    await dead.markSubmitted(d.key, 'job-failed');
+    await dead.updateJob('job-failed', failed);
+
+    time.advance(20 * 60 * 60 * 1000);
+    const alive = (owner: string) => owner !== '7@host';
+    const heir = await open({ owner: '8@host', isOwnerAlive: alive, now: time.now });
+    const adopted = await heir.adoptOrphans();
+    expect(adopted.map((r) => [r.request.prompt, r.status, r.jobId, r.owner])).toEqual([
+      ['unanswered', 'submitting', null, '8@host'],
+      ['in flight', 'QUEUED', 'job-flight', '8@host'],
+      ['done, not saved', 'COMPLETED', 'job-done', '8@host'],
+    ]);
+    // The lease is the owner written in that transaction: a second heir starting now finds nothing left.
+    const second = await open({ owner: '9@host', isOwnerAlive: alive, now: time.now });
+    expect(await second.adoptOrphans()).toEqual([]);
+    expect((await second.findByJobId('job-flight'))?.owner).toBe('8@host');
+    // Work of a live owner is never taken.
+    const bystander = await open({ owner: '10@host', isOwnerAlive: () => true, now: time.now });
+    expect(await bystander.adoptOrphans()).toEqual([]);
+    // Adopting does not make a job young again: 5 h later (25 h after it completed), with the heir dead too, its
+    // result has expired upstream and it is not taken.
+    time.advance(5 * 60 * 60 * 1000);
+    const late = await open({ owner: '11@host', isOwnerAlive: (o) => o === '11@host', now: time.now });
+    expect((await late.adoptOrphans()).map((r) => r.request.prompt)).toEqual(['unanswered', 'in flight']);
+  });
 
   it('keeps every record across a reopen', async () => {
     const dir = await tempDir();

@@ -2,12 +2,14 @@
  * The ledger's promises with real processes: built servers over stdio sharing one state folder, killed with SIGKILL
  * at the worst moments, racing for one budget. The simulator stands in for Apiframe and counts what was created.
  */
-import { readdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { packageAsset } from '../src/core/package-files.js';
 import type { VideoOutput } from '../src/mcp/tools/shapes.js';
 import type { Simulator } from '../src/simulator/server.js';
 import { structuredOf, textOf } from './helpers/mcp.js';
@@ -219,5 +221,149 @@ describe('servers that die, restart and share one ledger', () => {
     expect(fresh.job_id).not.toBe(first.job_id);
     expect(sim.jobCount).toBe(2);
     expect(fresh.budget).toMatchObject({ spent: 0, reserved: 40, remaining: 60 });
+  });
+});
+
+/** Resolves once `ready` holds; `ready` looks at something another process changes, so it is asked again each turn. */
+async function until(ready: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await ready())) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+describe('work interrupted by a shutdown or a crash is finished by the next process', () => {
+  const env = useSimulator({ queuedMs: 0, processingMs: 600_000, assetProcessingMs: 0 });
+  const budget = { SEEDANCE_BUDGET_CREDITS: '100' };
+
+  it('stdin closed while the submission POST is unanswered: the job id is recorded before exit, and the next process finishes it, charged once', async () => {
+    const sim = await env.start();
+    const home = await sharedHome();
+    sim.addFault({ route: 'submit', kind: 'slow', delayMs: 1_000 });
+    const first = await startServer(sim, home, budget);
+    const cutOff = first.call('generate_video', { ...VIDEO, wait_seconds: 30 }).catch((e: unknown) => e);
+    await jobsCreated(sim, 1);
+    await first.client.close();
+    await cutOff;
+    const jobId = [...sim.jobs.keys()][0] ?? '';
+
+    sim.forceJob(jobId, 'COMPLETED');
+    const second = await startServer(sim, home, budget);
+    const listed = structuredOf<{ videos: { job_id: string | null; status: string }[] }>(
+      await second.call('list_videos', {}),
+    );
+    expect(listed.videos.map((v) => v.job_id)).toEqual([jobId]);
+    // Taken over on start: downloaded without anybody asking.
+    await until(async () =>
+      (await readdir(join(home, 'out')).catch(() => [])).some((f) => f.endsWith('.mp4')),
+    );
+    const found = structuredOf<VideoOutput>(
+      await second.call('get_video', { job_id: jobId, wait_seconds: 30 }),
+    );
+    expect(found).toMatchObject({ status: 'completed', cost: { charged_credits: 20 } });
+    expect(found.budget).toMatchObject({ spent: 20, reserved: 0, remaining: 80 });
+    expect(sha256(await readFile(found.video?.path ?? ''))).toBe(
+      sha256(await readFile(packageAsset('sim-video.mp4'))),
+    );
+    expect(sim.exchangesFor('submit')).toHaveLength(1);
+    expect(sim.exchangesFor('file').filter((e) => e.status === 200)).toHaveLength(1);
+    expect(sim.jobCount).toBe(1);
+    expect(100_000 - sim.credits).toBe(20);
+  });
+
+  it('SIGTERM while the POST stays unanswered past the shutdown wait: the call says how to find the job, and the next process resumes it', async () => {
+    const sim = await env.start();
+    const home = await sharedHome();
+    sim.addFault({ route: 'submit', kind: 'slow', delayMs: 60_000 });
+    const first = await startServer(sim, home, budget);
+    const cutOff = first.call('generate_video', { ...VIDEO, wait_seconds: 30 });
+    await jobsCreated(sim, 1);
+    process.kill(first.transport.pid ?? 0, 'SIGTERM');
+    const answer = await cutOff;
+    await first.closed;
+    expect(answer.isError).toBe(true);
+    expect(textOf(answer)).toMatch(
+      /shutting_down.*idempotency key.*resumes it by itself.*generate_video again with the same arguments/s,
+    );
+
+    const second = await startServer(sim, home, budget);
+    await until(() => sim.exchangesFor('submit').some((e) => e.status === 202));
+    const keys = sim.exchangesFor('submit').map((e) => e.idempotencyKey);
+    expect(keys).toEqual([keys[0], keys[0]]);
+    const listed = async () =>
+      structuredOf<{ videos: { job_id: string | null }[] }>(await second.call('list_videos', {})).videos;
+    await until(async () => (await listed())[0]?.job_id != null);
+    const again = structuredOf<VideoOutput>(
+      await second.call('generate_video', { ...VIDEO, wait_seconds: 0 }),
+    );
+    expect(again.job_id).toBe([...sim.jobs.keys()][0]);
+    expect(again.cost.new_charge).toBe(false);
+    expect(sim.jobCount).toBe(1);
+    expect(again.budget).toMatchObject({ reserved: 20, remaining: 80 });
+  });
+
+  it('a server killed while its POST is unanswered: the next process sends it again by itself with the same key, and one job is paid', async () => {
+    const sim = await env.start();
+    const home = await sharedHome();
+    sim.addFault({ route: 'submit', kind: 'slow', delayMs: 60_000 });
+    const first = await startServer(sim, home, budget);
+    const unanswered = first.call('generate_video', { ...VIDEO, wait_seconds: 0 }).catch((e: unknown) => e);
+    await jobsCreated(sim, 1);
+    await kill9(first);
+    await unanswered;
+
+    const second = await startServer(sim, home, budget);
+    await until(() => sim.exchangesFor('submit').some((e) => e.status === 202));
+    const keys = sim.exchangesFor('submit').map((e) => e.idempotencyKey);
+    expect(keys).toHaveLength(2);
+    expect(keys[1]).toBe(keys[0]);
+    const jobId = [...sim.jobs.keys()][0] ?? '';
+    sim.forceJob(jobId, 'COMPLETED');
+    const found = structuredOf<VideoOutput>(
+      await second.call('get_video', { job_id: jobId, wait_seconds: 30 }),
+    );
+    expect(found).toMatchObject({ status: 'completed', cost: { charged_credits: 20 } });
+    expect(found.budget).toMatchObject({ spent: 20, reserved: 0, remaining: 80 });
+    expect(found.video?.bytes).toBe((await readFile(packageAsset('sim-video.mp4'))).length);
+    expect(sim.jobCount).toBe(1);
+    expect(100_000 - sim.credits).toBe(20);
+  });
+
+  it('SIGTERM during a download: the call is answered naming the job, no .part file stays, and the next process downloads it once', async () => {
+    const sim = await env.start();
+    const home = await sharedHome();
+    const out = join(home, 'out');
+    const first = await startServer(sim, home, budget);
+    const submitted = structuredOf<VideoOutput>(
+      await first.call('generate_video', { ...VIDEO, wait_seconds: 0 }),
+    );
+    const jobId = submitted.job_id ?? '';
+    sim.addFault({ route: 'file', kind: 'stall', delayMs: 60_000 });
+    sim.forceJob(jobId, 'COMPLETED');
+    const cutOff = first.call('get_video', { job_id: jobId, wait_seconds: 30 });
+    await until(async () => (await readdir(out).catch(() => [])).some((f) => f.endsWith('.part')));
+    process.kill(first.transport.pid ?? 0, 'SIGTERM');
+    const answer = await cutOff;
+    await first.closed;
+    expect(textOf(answer)).toContain(jobId);
+    expect(structuredOf<VideoOutput>(answer)).toMatchObject({
+      job_id: jobId,
+      status: 'completed',
+      video: null,
+    });
+    expect(await readdir(out)).toEqual([]);
+
+    const second = await startServer(sim, home, budget);
+    await until(async () => (await readdir(out)).some((f) => f.endsWith('.mp4')));
+    const found = structuredOf<VideoOutput>(
+      await second.call('get_video', { job_id: jobId, wait_seconds: 30 }),
+    );
+    expect(found).toMatchObject({ status: 'completed', cost: { charged_credits: 20 } });
+    expect(sha256(await readFile(found.video?.path ?? ''))).toBe(
+      sha256(await readFile(packageAsset('sim-video.mp4'))),
+    );
+    expect(await readdir(out)).toEqual([found.video?.path.split('/').pop()]);
+    expect(sim.exchangesFor('file')).toHaveLength(2);
+    expect(sim.jobCount).toBe(1);
+    expect(found.budget).toMatchObject({ spent: 20, reserved: 0, remaining: 80 });
   });
 });

@@ -886,6 +886,43 @@ describe('simulator: faults', () => {
     await expect(res.text()).rejects.toThrow();
   });
 
+  it('stall: the headers and the first half of the body come, the rest only after the delay', async () => {
+    const sim = await env.start();
+    sim.addFault({ route: 'me', kind: 'stall', delayMs: 600_000 });
+    const abort = new AbortController();
+    const res = await fetch(`${sim.url}/v2/me`, { headers: { 'x-api-key': TEST_KEY }, signal: abort.signal });
+    expect(res.status).toBe(200);
+    const reader = res.body?.getReader();
+    const first = await reader?.read();
+    expect(first?.value?.length).toBeLessThan(Number(res.headers.get('content-length')));
+    let ended = false;
+    const rest = reader?.read().then(() => {
+      ended = true;
+    });
+    expect((await call(sim, '/v2/me')).status).toBe(200);
+    expect(ended).toBe(false);
+    abort.abort();
+    await expect(rest).rejects.toThrow(/abort/i);
+    sim.addFault({ route: 'me', kind: 'stall', delayMs: 1 });
+    expect((await call(sim, '/v2/me')).status).toBe(200);
+  });
+
+  it('tamper: the work is done and the answer carries the fields asked for', async () => {
+    const sim = await env.start();
+    const id = await submitted(sim);
+    env.allowViolation(/creditCost/);
+    sim.addFault({
+      route: 'job',
+      kind: 'tamper',
+      times: 2,
+      fields: { creditCost: 'lots', result: 'file:///x' },
+    });
+    const tampered = await getJob(sim, id);
+    expect(tampered.body).toMatchObject({ id, creditCost: 'lots', result: 'file:///x', model: MODEL });
+    await getJob(sim, id);
+    expect((await getJob(sim, id)).body).toMatchObject({ id, creditCost: 20 });
+  });
+
   describe('on result files', () => {
     async function completedVideo(sim: Simulator): Promise<string> {
       const id = await submitted(sim);

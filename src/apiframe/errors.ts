@@ -10,7 +10,7 @@ import {
   type UpstreamContext,
   UpstreamValidationError,
 } from '../core/errors.js';
-import { sanitize } from '../core/redact.js';
+import { quoted, sanitize } from '../core/redact.js';
 
 export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
   if (value === null || value.trim() === '') return undefined;
@@ -20,17 +20,10 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-/**
- * Upstream words as the agent sees them: sanitised, short, and in quotes it cannot close, so that a body saying
- * "What to do: ..." reads as what Apiframe said, not as this server's advice.
- */
-export function quoted(text: string, maxLength = 200): string {
-  return `“${sanitize(text, maxLength).replace(/[“”]/g, '"')}”`;
-}
-
+/** Apiframe's own error text, attributed to it; `fallback` (the server's words) when it gave none. */
 function messageOf(body: unknown, fallback: string): string {
   const error = (body as { error?: unknown } | null)?.error;
-  return typeof error === 'string' && error.trim() !== '' ? quoted(error) : fallback;
+  return typeof error === 'string' && error.trim() !== '' ? `Apiframe said ${quoted(error)}` : fallback;
 }
 
 /** At most this many fields, and messages per field, are reported from an upstream validation error. */

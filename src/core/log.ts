@@ -1,7 +1,7 @@
 /**
  * Logs go to stderr, one line each: stdout carries JSON-RPC only. Every line passes through `redact`.
  */
-import { redact } from './redact.js';
+import { redact, stripControls } from './redact.js';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -29,7 +29,8 @@ function emit(level: Exclude<LogLevel, 'silent'>, message: string, fields?: Reco
       ? ''
       : Object.entries(fields)
           .filter(([, v]) => v !== undefined)
-          .map(([k, v]) => ` ${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+          // A value from outside (an upstream message, a file name) cannot start a line of its own.
+          .map(([k, v]) => ` ${k}=${typeof v === 'string' ? stripControls(v) : JSON.stringify(v)}`)
           .join('');
   sink(`${redact(`seedance-mcp ${level}: ${message}${extra}`)}\n`);
 }

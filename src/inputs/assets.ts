@@ -7,7 +7,7 @@ import type { ApiframeClient } from '../apiframe/client.js';
 import { newIdempotencyKey } from '../apiframe/client.js';
 import type { Upload } from '../apiframe/schemas.js';
 import { AssetError, NotFoundError } from '../core/errors.js';
-import { sanitize } from '../core/redact.js';
+import { quoted, sanitize } from '../core/redact.js';
 import { sleep } from '../core/sleep.js';
 import { SNIFF_BYTES, sniffMedia } from '../domain/media.js';
 import {
@@ -199,7 +199,9 @@ export class AssetService {
       if (asset.status?.toLowerCase() === 'failed') {
         throw new AssetError(
           'asset_failed',
-          `The provider could not use the file: ${sanitize(asset.errorMsg ?? 'no reason given')}`,
+          asset.errorMsg == null
+            ? 'The provider could not use the file (Apiframe gave no reason).'
+            : `The provider could not use the file. Apiframe said: ${quoted(asset.errorMsg)}`,
           {
             recovery:
               "Check that the file is a valid, reachable image, video or audio file within Seedance's limits, then try another file.",

@@ -49,6 +49,7 @@ export async function downloadFile(
     );
   }
   await fsp.mkdir(dir, { recursive: true });
+  await removeLeftovers(dir, fileName);
   const finalPath = join(dir, fileName);
   const tempPath = join(dir, `.${fileName}.${randomBytes(6).toString('hex')}.part`);
   const timeout = AbortSignal.timeout(options.timeoutMs);
@@ -113,6 +114,17 @@ export async function downloadFile(
   }
   await fsp.rename(tempPath, finalPath);
   return { path: finalPath, bytes, sha256: hash.digest('hex') };
+}
+
+/**
+ * Temporary files of earlier attempts at this name, left by a process that was killed mid-download: the caller holds
+ * the job's download claim, so nobody is writing them any more.
+ */
+async function removeLeftovers(dir: string, fileName: string): Promise<void> {
+  const prefix = `.${fileName}.`;
+  for (const name of await fsp.readdir(dir)) {
+    if (name.startsWith(prefix) && name.endsWith('.part')) await fsp.rm(join(dir, name), { force: true });
+  }
 }
 
 function tooLarge(bytes: number, max: number, url: string): DownloadError {

@@ -16,11 +16,12 @@ import {
   MissingApiKeyError,
   RateLimitError,
   SeedanceError,
+  ShuttingDownError,
   UnknownRecordError,
 } from '../core/errors.js';
 import { log } from '../core/log.js';
-import { sanitize } from '../core/redact.js';
-import { type WireSeedanceParams, wireBody } from '../domain/params.js';
+import { quoted } from '../core/redact.js';
+import { type WireSeedanceParams, type WireVideoRequest, wireBody } from '../domain/params.js';
 import { cheaperOptions, type Estimate, type PriceTable } from '../domain/pricing.js';
 import { requestHash } from '../domain/request-hash.js';
 import type { BudgetSnapshot, DownloadedFile, JobRecord, JobUpdate, Ledger } from '../ledger/types.js';
@@ -78,11 +79,30 @@ export interface JobServiceOptions {
   claimPollMs: number;
 }
 
-export function jobUpdate(job: Job): JobUpdate {
+/**
+ * A creditCost over this many times the estimate is taken for an upstream error, not a price: the most a price
+ * table change or a reference video (x2) could explain is far below it.
+ */
+export const COST_ANOMALY_FACTOR = 10;
+
+/**
+ * A poll as the ledger records it. `estimate` is the record's (null for a job found upstream): a creditCost wildly
+ * above it is recorded as an anomaly and the job charged at the estimate for budgeting.
+ */
+export function jobUpdate(job: Job, estimate: Estimate | null = null): JobUpdate {
+  const anomalies = [...job.anomalies];
+  let creditCost = job.creditCost;
+  if (creditCost !== null && estimate !== null && creditCost > estimate.credits * COST_ANOMALY_FACTOR) {
+    anomalies.push(
+      `Apiframe reported a creditCost of ${creditCost} for a video estimated at ${estimate.credits} credits (over ${COST_ANOMALY_FACTOR}x); the budget counts it at the estimate. Ask the user to check the account's usage in the Apiframe dashboard.`,
+    );
+    creditCost = estimate.credits;
+  }
   return {
     status: job.status,
     progress: job.progress,
-    creditCost: job.creditCost,
+    creditCost,
+    anomalies,
     result:
       job.result === undefined
         ? null
@@ -91,16 +111,23 @@ export function jobUpdate(job: Job): JobUpdate {
             lastFrameUrl: job.result.lastFrameUrl ?? null,
             raw: job.result.raw,
           },
-    failure: job.error === null ? null : sanitize(job.error),
+    failure: job.error === null ? null : `Apiframe said: ${quoted(job.error, UPSTREAM_FAILURE_CHARS)}`,
     prompt: job.prompt,
   };
 }
+
+/** A failed job's reason, as Apiframe gave it, at most this long in results and the ledger. */
+const UPSTREAM_FAILURE_CHARS = 500;
 
 export class JobService {
   /** The last status recorded in the ledger per job, so polls write only changes. */
   private readonly recorded = new Map<string, string>();
   private readonly finishing = new Map<string, Promise<Finished>>();
   private readonly finishers = new Set<string>();
+  /** Submissions whose POST is not answered yet, by idempotency key. */
+  private readonly posting = new Map<string, Promise<string>>();
+  /** Aborted on shutdown: waits end with an answer, downloads stop. */
+  private readonly stopping = new AbortController();
 
   readonly watcher: JobWatcher;
 
@@ -122,8 +149,12 @@ export class JobService {
   async recordPoll(job: Job): Promise<void> {
     if (this.recorded.get(job.id) === job.status) return;
     const known = await this.ledger.findByJobId(job.id);
-    if (known === undefined) await this.ledger.recordDiscovered(job.id, jobUpdate(job));
-    else await this.ledger.updateJob(job.id, jobUpdate(job));
+    const update = jobUpdate(job, known?.estimate ?? null);
+    const fresh = (update.anomalies ?? []).filter((a) => !known?.upstreamAnomalies.includes(a));
+    if (fresh.length > 0)
+      log.warn('kept out of the ledger what Apiframe sent', { jobId: job.id, anomalies: fresh });
+    if (known === undefined) await this.ledger.recordDiscovered(job.id, update);
+    else await this.ledger.updateJob(job.id, update);
     if (TERMINAL_STATUSES.has(job.status)) this.account.invalidate();
     this.recorded.set(job.id, job.status);
   }
@@ -150,31 +181,46 @@ export class JobService {
       throw new IdempotencyConflictError(input.idempotencyKey ?? '', outcome.record.jobId);
     if (outcome.kind === 'attached')
       return { record: outcome.record, kind: 'attached', budget: outcome.budget };
+    const jobId = await this.post(outcome.record.key, body);
+    log.info('job submitted', { jobId, credits: input.estimate.credits });
+    return {
+      record: (await this.ledger.findByJobId(jobId)) ?? outcome.record,
+      kind: outcome.kind === 'resume' ? 'resumed' : 'submitted',
+      budget: await this.ledger.budget(),
+    };
+  }
+
+  /**
+   * POSTs a recorded submission and records the job id it gets. Not aborted with the caller: once sent, the POST must
+   * be answered, or a paid job would have no id here. A shutdown waits for it (see shutdown), then answers the caller
+   * with what to do while the POST runs on.
+   */
+  private post(key: string, body: WireVideoRequest): Promise<string> {
+    let posting = this.posting.get(key);
+    if (posting === undefined) {
+      posting = this.sendAndRecord(key, body).finally(() => this.posting.delete(key));
+      this.posting.set(key, posting);
+    }
+    const { signal } = this.stopping;
+    if (signal.aborted) return Promise.reject(new ShuttingDownError({ idempotencyKey: key }));
+    return new Promise((resolve, reject) => {
+      const onStop = () => reject(new ShuttingDownError({ idempotencyKey: key }));
+      signal.addEventListener('abort', onStop, { once: true });
+      posting.then(resolve, reject).finally(() => signal.removeEventListener('abort', onStop));
+    });
+  }
+
+  private async sendAndRecord(key: string, body: WireVideoRequest): Promise<string> {
     try {
-      // Not aborted with the caller: once sent, the POST must be answered, or a paid job would have no id here.
-      const accepted = await this.client.submitVideo(body, { idempotencyKey: outcome.record.key });
-      const record = await this.ledger.markSubmitted(outcome.record.key, accepted.jobId);
+      const accepted = await this.client.submitVideo(body, { idempotencyKey: key });
+      await this.ledger.markSubmitted(key, accepted.jobId);
       this.account.invalidate();
-      log.info('job submitted', {
-        jobId: accepted.jobId,
-        credits: input.estimate.credits,
-        attempts: accepted.attempts,
-      });
-      return {
-        record,
-        kind: outcome.kind === 'resume' ? 'resumed' : 'submitted',
-        budget: await this.ledger.budget(),
-      };
+      return accepted.jobId;
     } catch (error) {
       if (definitelyNotCreated(error)) {
-        await this.ledger.markRejected(
-          outcome.record.key,
-          error instanceof SeedanceError ? error.message : 'rejected',
-        );
+        await this.ledger.markRejected(key, error instanceof SeedanceError ? error.message : 'rejected');
       } else {
-        log.warn('submission outcome unknown; an identical call will resume it with the same key', {
-          key: outcome.record.key,
-        });
+        log.warn('submission outcome unknown; an identical call will resume it with the same key', { key });
       }
       throw error;
     }
@@ -195,11 +241,13 @@ export class JobService {
         settled = true;
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
+        this.stopping.signal.removeEventListener('abort', onStop);
         unsubscribe();
         if (outcome instanceof SeedanceError) reject(outcome);
         else resolve(outcome);
       };
       const onAbort = () => finish(new CancelledError('Waiting', jobId));
+      const onStop = () => finish(new ShuttingDownError({ jobId }));
       const unsubscribe = this.watcher.watch(jobId, {
         update: (job) => {
           onUpdate(job);
@@ -209,7 +257,9 @@ export class JobService {
       });
       if (settled) return;
       if (signal?.aborted) return onAbort();
+      if (this.stopping.signal.aborted) return onStop();
       signal?.addEventListener('abort', onAbort, { once: true });
+      this.stopping.signal.addEventListener('abort', onStop, { once: true });
       timer = setTimeout(
         () => finish({ job: this.watcher.latest(jobId), timedOut: true }),
         Math.max(0, waitMs),
@@ -260,7 +310,8 @@ export class JobService {
    * asks again.
    */
   finishInBackground(jobId: string): void {
-    if (this.finishers.has(jobId)) return;
+    // Shutting down: the next start takes the job over (see adoptOrphans).
+    if (this.finishers.has(jobId) || this.stopping.signal.aborted) return;
     this.finishers.add(jobId);
     const unsubscribe = this.watcher.watch(jobId, {
       update: (job) => {
@@ -279,13 +330,42 @@ export class JobService {
     });
   }
 
-  /** Jobs in flight whose process died: followed to the end here. */
-  async resumeOrphans(): Promise<number> {
-    const orphans = await this.ledger.orphans();
-    for (const record of orphans) if (record.jobId !== null) this.finishInBackground(record.jobId);
+  /**
+   * Takes over the work a dead process left (see Ledger.adoptOrphans): unanswered submissions are POSTed again with
+   * their own idempotency key (Apiframe returns the original job, or creates the one never created), jobs in flight
+   * are followed to the end, completed jobs not yet saved are downloaded.
+   */
+  async adoptOrphans(): Promise<number> {
+    const orphans = await this.ledger.adoptOrphans();
+    for (const record of orphans) {
+      if (record.jobId !== null) this.finishInBackground(record.jobId);
+      else
+        void this.post(record.key, record.request)
+          .then((jobId) => this.finishInBackground(jobId))
+          .catch((error: unknown) =>
+            log.warn('could not resume an unanswered submission', { key: record.key, error: String(error) }),
+          );
+    }
     if (orphans.length > 0)
-      log.info('following jobs left in flight by an earlier process', { jobs: orphans.length });
+      log.info('took over work left by an earlier process', {
+        submissions: orphans.filter((r) => r.jobId === null).length,
+        jobs: orphans.filter((r) => r.jobId !== null).length,
+      });
     return orphans.length;
+  }
+
+  /**
+   * Shutting down: every wait ends at once with an answer naming its job; submissions still unanswered get up to
+   * `graceMs` to have their job id recorded (after that the next start resumes them); downloads in progress are
+   * stopped and their temporary files removed, for the next start to download again.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    const posts = [...this.posting.values()];
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+    await Promise.race([Promise.allSettled(posts), grace]);
+    this.stopping.abort();
+    await Promise.allSettled([...this.finishing.values()]);
+    this.watcher.close();
   }
 
   /** Records the final state and, for a completed job, downloads its files (once, across processes). */
@@ -312,7 +392,7 @@ export class JobService {
       }
       if (claim.kind === 'claimed') break;
       await new Promise((resolve) => setTimeout(resolve, this.options.claimPollMs));
-      if (signal?.aborted) return { record, downloadError: undefined };
+      if (signal?.aborted || this.stopping.signal.aborted) return { record, downloadError: undefined };
     }
     try {
       const files = await this.download(record, job, signal);
@@ -342,7 +422,7 @@ export class JobService {
     const common = {
       maxBytes: this.options.maxDownloadBytes,
       timeoutMs: this.options.downloadTimeoutMs,
-      signal,
+      signal: signal === undefined ? this.stopping.signal : AbortSignal.any([signal, this.stopping.signal]),
       userAgent: this.options.userAgent,
     };
     const video = await downloadFile(videoUrl, this.options.outputDir, `${base}.mp4`, {

@@ -42,6 +42,7 @@ const NEWLINE = 0x0a;
 const EVENT_TYPES: ReadonlySet<string> = new Set<LedgerEvent['type']>([
   'reserved',
   'resumed',
+  'adopted',
   'submitted',
   'rejected',
   'job',

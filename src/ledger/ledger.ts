@@ -9,13 +9,13 @@ import { MODEL } from '../domain/params.js';
 import {
   budgetOf,
   copy,
+  decideAdoptOrphans,
   decideClaim,
   decideReserve,
   type LedgerEvent,
   type LedgerState,
   listRecords,
   newRecord,
-  orphansOf,
 } from './state.js';
 import type { JobRecord, JobUpdate, Ledger, LedgerOptions } from './types.js';
 
@@ -154,7 +154,16 @@ export function ledgerOver(store: EventStore, options: LedgerOptions): Ledger {
     findByJobId: (jobId) => store.read((state) => copy(state.byJobId(jobId))),
     findByKey: (key) => store.read((state) => copy(state.records.get(key))),
     list: (query) => store.read((state) => listRecords(state, query)),
-    orphans: () => store.read((state) => orphansOf(state, isOwnerAlive)),
+    adoptOrphans: () =>
+      store.transact((state) => {
+        const { records, events } = decideAdoptOrphans(state, {
+          owner,
+          now: now(),
+          resultRetentionMs: options.resultRetentionMs ?? DAY_MS,
+          isOwnerAlive,
+        });
+        return { value: records, events };
+      }),
     getUpload: (sha256, kind) => store.read((state) => state.upload(sha256, kind, now())),
 
     putUpload: (entry) =>

@@ -23,6 +23,7 @@ import { OPEN_STATUSES } from './types.js';
 export type LedgerEvent =
   | { type: 'reserved'; record: JobRecord }
   | { type: 'resumed'; key: string; owner: string; at: string }
+  | { type: 'adopted'; key: string; owner: string; at: string }
   | { type: 'submitted'; key: string; jobId: string; at: string }
   | { type: 'rejected'; key: string; reason: string; at: string }
   | { type: 'job'; jobId: string; update: JobUpdate; at: string }
@@ -55,6 +56,13 @@ export class LedgerState {
           r.owner = event.owner;
         });
         return;
+      case 'adopted': {
+        // Only the owner changes: updatedAt dates the job's last change, which the attach window and the result
+        // retention count from, so that adopting a job again on every start does not keep it young forever.
+        const record = this.records.get(event.key);
+        if (record !== undefined) record.owner = event.owner;
+        return;
+      }
       case 'submitted':
         this.patch(event.key, event.at, (r) => {
           r.jobId = event.jobId;
@@ -135,6 +143,9 @@ function applyJobUpdate(record: JobRecord, update: JobUpdate): void {
     STATUS_RANK[update.status] < STATUS_RANK[record.status]
   )
     return;
+  for (const anomaly of update.anomalies ?? []) {
+    if (!record.upstreamAnomalies.includes(anomaly)) record.upstreamAnomalies.push(anomaly);
+  }
   const sameStatus = update.status === record.status;
   record.status = update.status;
   if (update.progress !== null) {
@@ -146,12 +157,23 @@ function applyJobUpdate(record: JobRecord, update: JobUpdate): void {
   if (update.status === 'FAILED' || update.status === 'CANCELLED') {
     record.charged = 0;
     record.refunded = true;
-  } else if (update.creditCost !== null) {
+  } else if (isAmount(update.creditCost)) {
     // Apiframe charges on submission and reports it on the job from then on.
     record.charged = update.creditCost;
   } else if (update.status === 'COMPLETED') {
     record.charged ??= record.estimate?.credits ?? null;
   }
+}
+
+/** A number of credits the ledger may record or add up: finite and not negative. Anything else is not money. */
+export function isAmount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+/** What a record counts for in the budget: what was charged, else what was estimated. */
+function creditsOf(record: JobRecord): number {
+  if (isAmount(record.charged)) return record.charged;
+  return isAmount(record.estimate?.credits) ? record.estimate.credits : 0;
 }
 
 /** Where the current budget period began: 00:00 UTC today, or on the first of this month. */
@@ -174,8 +196,8 @@ export function budgetOf(
     // Jobs found upstream were not paid through this ledger's budget.
     if (record.discovered) continue;
     if (start !== null && Date.parse(record.createdAt) < start.getTime()) continue;
-    if (record.status === 'COMPLETED') spent += record.charged ?? record.estimate?.credits ?? 0;
-    else if (OPEN_STATUSES.has(record.status)) reserved += record.charged ?? record.estimate?.credits ?? 0;
+    if (record.status === 'COMPLETED') spent += creditsOf(record);
+    else if (OPEN_STATUSES.has(record.status)) reserved += creditsOf(record);
   }
   return {
     limit,
@@ -221,7 +243,15 @@ export function decideReserve(
   }
   // A new reservation, or a key whose earlier POST was refused: that one cost nothing, so it may be tried again.
   const before = budget();
-  if (before.remaining !== null && request.estimate.credits > before.remaining) {
+  // Fail closed: a budget (or a price) that is not a number refuses, it never lets through.
+  if (
+    before.remaining !== null &&
+    !(
+      isAmount(before.remaining) &&
+      isAmount(request.estimate.credits) &&
+      request.estimate.credits <= before.remaining
+    )
+  ) {
     return {
       outcome: { kind: 'over_budget', budget: before, needed: request.estimate.credits },
       event: undefined,
@@ -262,6 +292,7 @@ export function newRecord(
     failure: null,
     result: null,
     downloads: [],
+    upstreamAnomalies: [],
     updatedAt: at,
   };
 }
@@ -354,10 +385,34 @@ function decodeCursor(cursor: string): { createdAt: string; key: string } {
   throw new InvalidCursorError();
 }
 
-export function orphansOf(state: LedgerState, isOwnerAlive: (owner: string) => boolean): JobRecord[] {
-  return [...state.records.values()]
-    .filter((r) => r.jobId !== null && OPEN_STATUSES.has(r.status) && !isOwnerAlive(r.owner))
-    .map((r) => copy(r));
+/** See Ledger.adoptOrphans: the records taken over, each with its `adopted` event already applied. */
+export function decideAdoptOrphans(
+  state: LedgerState,
+  ctx: { owner: string; now: Date; resultRetentionMs: number; isOwnerAlive: (owner: string) => boolean },
+): { records: JobRecord[]; events: LedgerEvent[] } {
+  const at = ctx.now.toISOString();
+  const left = [...state.records.values()]
+    .filter((r) => r.owner !== ctx.owner && isLeftWork(r, ctx.now, ctx.resultRetentionMs))
+    .filter((r) => !ctx.isOwnerAlive(r.owner))
+    .sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0));
+  const events: LedgerEvent[] = [];
+  for (const record of left) {
+    const event: LedgerEvent = { type: 'adopted', key: record.key, owner: ctx.owner, at };
+    state.apply(event);
+    events.push(event);
+  }
+  return { records: left.map((r) => copy(r)), events };
+}
+
+function isLeftWork(record: JobRecord, now: Date, resultRetentionMs: number): boolean {
+  if (record.status === 'submitting') return true;
+  if (record.jobId !== null && OPEN_STATUSES.has(record.status)) return true;
+  return (
+    record.status === 'COMPLETED' &&
+    record.jobId !== null &&
+    record.downloads.length === 0 &&
+    now.getTime() - Date.parse(record.updatedAt) <= resultRetentionMs
+  );
 }
 
 export function copy<T extends JobRecord | undefined>(record: T): T {

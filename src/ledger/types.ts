@@ -46,6 +46,12 @@ export interface JobRecord {
   downloads: DownloadedFile[];
   /** A job this ledger did not submit (found by get_video), recorded so it is never lost again. */
   discovered: boolean;
+  /**
+   * What Apiframe said of this job that could not be taken as given (a creditCost that is negative, not a number or
+   * far above the estimate; a result URL that is not http(s); a result cut for size), in words fit for the agent.
+   * Each distinct text once, oldest first.
+   */
+  upstreamAnomalies: string[];
   updatedAt: string;
 }
 
@@ -86,8 +92,14 @@ export type ReserveOutcome =
 export interface JobUpdate {
   status: JobStatus;
   progress: number | null;
-  /** Apiframe's creditCost, when it reported one. */
+  /**
+   * The credits to record as charged: Apiframe's creditCost once the jobs layer has checked it (an implausible one is
+   * replaced by the estimate and named in `anomalies`); null when none was reported. The ledger ignores a value that
+   * is not a finite number >= 0, whoever sends it.
+   */
   creditCost: number | null;
+  /** Added to the record's `upstreamAnomalies` (texts it already holds are not repeated). */
+  anomalies?: string[];
   result?: JobRecord['result'];
   failure?: string | null;
   /** The prompt, when Apiframe echoes it: what a discovered job is listed by. */
@@ -140,8 +152,22 @@ export interface Ledger {
   findByKey(key: string): Promise<JobRecord | undefined>;
   /** Newest first. */
   list(query: ListQuery): Promise<{ records: JobRecord[]; nextCursor: string | null }>;
-  /** Jobs with a job id and no terminal status whose owner process is gone: to be picked up on start. */
-  orphans(): Promise<JobRecord[]>;
+  /**
+   * Takes over, on start, the work a dead process left: in ONE transaction, the records whose `owner` is provably
+   * dead (`isOwnerAlive(owner)` false: same host and the pid gone; an owner on another host is never judged dead)
+   * and that are one of
+   *  - an unanswered submission: status `submitting`, no job id (the caller POSTs `request` again with `key` as its
+   *    Idempotency-Key, so Apiframe returns the original job or creates the one that was never created);
+   *  - a job in flight: a job id and status QUEUED or PROCESSING (the caller polls it to the end);
+   *  - a completed job not downloaded: status COMPLETED, no downloads, updated within `resultRetentionMs` (result
+   *    URLs expire upstream after that; the caller claims and downloads it).
+   * Discovered records count like the others; `rejected`, FAILED and CANCELLED records never.
+   * Each record taken gets `owner` = this process in that same transaction (the lease): a second server starting at
+   * the same moment sees a live owner and takes nothing twice. Nothing else of the record changes (`updatedAt`
+   * neither, so a job adopted on every start still leaves the retention window). Returns the records as taken,
+   * oldest first.
+   */
+  adoptOrphans(): Promise<JobRecord[]>;
   getUpload(sha256: string, kind: MediaKind): Promise<UploadCacheEntry | undefined>;
   putUpload(entry: UploadCacheEntry): Promise<void>;
   close(): Promise<void>;
@@ -162,4 +188,6 @@ export interface LedgerOptions {
   makeKey?: () => string;
   /** How long a download claim holds before another process may take it over (10 min). */
   downloadLeaseMs?: number;
+  /** How long after completion a result can still be downloaded upstream, for adoptOrphans (24 h). */
+  resultRetentionMs?: number;
 }

@@ -30,6 +30,10 @@ export const FAULT_KINDS = [
   'malformed',
   /** The request is processed and the answer cut off halfway through its body. */
   'truncated',
+  /** The request is processed; the answer's headers and first half are sent, the rest held back for delayMs. */
+  'stall',
+  /** The request is processed and answered with `fields` set in its JSON body: a hostile or broken upstream. */
+  'tamper',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -40,6 +44,8 @@ export const FaultSchema = z.strictObject({
   times: z.int().min(1).default(1),
   retryAfterSeconds: z.number().min(0).default(1),
   delayMs: z.int().min(0).default(60_000),
+  /** For `tamper`: top-level fields of the answer replaced (a creditCost of -100000, a file: result URL). */
+  fields: z.record(z.string(), z.unknown()).default({}),
 });
 export type Fault = z.output<typeof FaultSchema>;
 export type FaultInput = z.input<typeof FaultSchema>;

@@ -6,7 +6,7 @@ import { jobStatus } from './clock.js';
 import type { Fault } from './faults.js';
 import { holdBack, type RecordedExchange, send } from './http.js';
 import type { SimState } from './state.js';
-import { strikeAfter } from './strike.js';
+import { stall, strikeAfter } from './strike.js';
 
 export interface ResultFixtures {
   video: Buffer;
@@ -57,6 +57,10 @@ export async function serveFile(
       entry.status = 200;
       res.writeHead(200, { 'content-type': contentType, 'content-length': String(bytes.length) });
       res.write(bytes.subarray(0, Math.floor(bytes.length / 2)), () => res.socket?.destroy());
+      return;
+    case 'stall':
+      entry.status = 200;
+      await stall(res, 200, contentType, bytes, fault.delayMs);
       return;
   }
   entry.status = 200;

@@ -64,7 +64,30 @@ export async function strikeAfter(
       // the client would see a plain connection reset instead of a cut-off body.
       res.write(text.slice(0, Math.floor(text.length / 2)), () => res.socket?.destroy());
       return;
+    case 'stall':
+      entry.status = status;
+      entry.responseBody = body;
+      await stall(res, status, 'application/json', Buffer.from(text), fault.delayMs);
+      return;
+    case 'tamper':
+      send(res, status, { ...(body as Record<string, unknown>), ...fault.fields }, entry);
+      return;
     default:
       send(res, status, body, entry);
   }
+}
+
+/** Headers and the first half of `bytes` now, the rest after `ms` (unless the client went away first). */
+export async function stall(
+  res: ServerResponse,
+  status: number,
+  contentType: string,
+  bytes: Buffer,
+  ms: number,
+): Promise<void> {
+  res.writeHead(status, { 'content-type': contentType, 'content-length': String(bytes.length) });
+  const half = Math.floor(bytes.length / 2);
+  res.write(bytes.subarray(0, half));
+  await holdBack(res, ms);
+  if (!res.destroyed) res.end(bytes.subarray(half));
 }

@@ -17,6 +17,7 @@ export const ERROR_CODES = [
   'path_not_allowed',
   // calls.ts
   'cancelled',
+  'shutting_down',
   'internal',
   // upstream.ts
   'upstream_validation',

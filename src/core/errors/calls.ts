@@ -1,4 +1,5 @@
 /** How a call ended other than by its own logic: the client cancelled it, or something unforeseen failed. */
+import { sanitize } from '../redact.js';
 import { SeedanceError } from './base.js';
 
 /** The client cancelled the request: waiting stops; a job already submitted runs on. */
@@ -22,5 +23,35 @@ export class CancelledError extends SeedanceError {
 export class UnexpectedError extends SeedanceError {
   constructor(message: string, recovery: string, cause: unknown) {
     super('internal', message, { recovery, cause });
+  }
+}
+
+/**
+ * The server stopped (stdin closed, SIGTERM) while a call waited. Nothing is lost: the job, or the submission whose
+ * POST is still unanswered, is recorded and the next start resumes it by itself.
+ */
+export class ShuttingDownError extends SeedanceError {
+  constructor(waitingFor: { jobId: string } | { idempotencyKey: string }) {
+    if ('jobId' in waitingFor) {
+      const { jobId } = waitingFor;
+      super(
+        'shutting_down',
+        `The server is shutting down; video job ${jobId} was submitted, is recorded and keeps rendering.`,
+        {
+          recovery: `Call get_video with job_id "${jobId}" once the server runs again (it also finishes and saves the job by itself on start); do not call generate_video again.`,
+          details: { jobId },
+        },
+      );
+    } else {
+      super(
+        'shutting_down',
+        `The server is shutting down and Apiframe has not yet answered the submission (idempotency key "${sanitize(waitingFor.idempotencyKey, 80)}").`,
+        {
+          recovery:
+            'Nothing is lost and nothing will be paid twice: the submission is recorded, and the server resumes it by itself when it starts again. Then call generate_video again with the same arguments (it finds the same job) or list_videos to see it.',
+          details: { idempotencyKey: waitingFor.idempotencyKey },
+        },
+      );
+    }
   }
 }

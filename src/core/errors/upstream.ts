@@ -1,5 +1,5 @@
 /** Apiframe failures, one class per kind; apiframe/errors.ts makes them from a response's status and body. */
-import { sanitize } from '../redact.js';
+import { quoted, sanitize } from '../redact.js';
 import { type ErrorCode, SAME_CALL_AGAIN, SeedanceError } from './base.js';
 
 export interface UpstreamContext {
@@ -44,7 +44,7 @@ export class UpstreamValidationError extends ApiframeError {
     super(
       'upstream_validation',
       context,
-      listed ? `${message} (${listed})` : message,
+      listed ? `${message} (${quoted(listed, 1_000)})` : message,
       'Apiframe rejected the request; correct the named fields and call again. Nothing was charged.',
       { details: { fieldErrors } },
     );

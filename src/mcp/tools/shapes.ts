@@ -131,7 +131,7 @@ export function videoOutput(input: VideoOutputInput): VideoOutput {
   const video = record.downloads.find((f) => f.kind === 'video');
   const lastFrame = record.downloads.find((f) => f.kind === 'last_frame');
   const completedAt = job?.completedAt ?? null;
-  const warnings = [...input.warnings];
+  const warnings = [...input.warnings, ...record.upstreamAnomalies];
   const charged = record.charged;
   const estimated = record.estimate;
   if (status === 'completed' && charged !== null && estimated !== null && charged !== estimated.credits) {

@@ -1,21 +1,40 @@
 /** MCP over stdio: the way every desktop and IDE client starts this server. */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { currentPlatform, loadConfig } from '../../app/config.js';
 import { createServices } from '../../app/services.js';
 import { log, setLogLevel } from '../../core/log.js';
 import { VERSION } from '../../core/version.js';
 import { buildServer } from '../server.js';
 
+/**
+ * How long closing stdin or SIGTERM waits for submissions whose POST is not yet answered (Apiframe answers one in
+ * well under a second). MCP clients such as the SDK's own give a server 2 s after closing stdin, then SIGTERM, then
+ * SIGKILL 2 s later: 3 s fits inside that with time left for the answers to go out. A submission still unanswered
+ * then is resumed by the next start.
+ */
+const SHUTDOWN_GRACE_MS = 3_000;
+/**
+ * Then, how long the answers of the calls that shutdown ended may take to go out (milliseconds, in practice). A call
+ * busy with something else (an upload) is not waited for: its upload is harmless to repeat.
+ */
+const ANSWER_WAIT_MS = 500;
+
 export async function serveStdio(options: { simulate: boolean }): Promise<void> {
   const config = loadConfig(currentPlatform(), options.simulate ? { simulate: true } : {});
   setLogLevel(config.logLevel);
   const services = await createServices(config);
   const server = buildServer(services);
+  const transport = new StdioServerTransport();
+  const calls = callsInFlight(transport);
   let closing = false;
   const shutdown = async (reason: string) => {
     if (closing) return;
     closing = true;
-    log.info('shutting down', { reason });
+    log.info('shutting down', { reason, callsInFlight: calls.count() });
+    // Submissions get their job ids recorded, waits end with answers naming their jobs, and those answers go out.
+    await services.jobs.shutdown(SHUTDOWN_GRACE_MS).catch(() => {});
+    await calls.answered(ANSWER_WAIT_MS);
     await server.close().catch(() => {});
     await services.close().catch(() => {});
     process.exit(0);
@@ -24,7 +43,10 @@ export async function serveStdio(options: { simulate: boolean }): Promise<void> 
   process.stdin.once('end', () => void shutdown('stdin closed'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
-  await server.connect(new StdioServerTransport());
+  // A client that has gone leaves stdout closed: answers written then are lost, which must not crash the shutdown.
+  process.stdout.on('error', (error) => log.debug('stdout closed', { error: String(error) }));
+  await server.connect(transport);
+  calls.watch();
   if (config.simulate) {
     log.info('serving on stdio against the built-in simulator: no key, no network, no cost', {
       version: VERSION,
@@ -38,7 +60,47 @@ export async function serveStdio(options: { simulate: boolean }): Promise<void> 
   }
   if (config.apiKey !== undefined || config.simulate) {
     void services.jobs
-      .resumeOrphans()
-      .catch((error: unknown) => log.warn('could not resume jobs in flight', { error: String(error) }));
+      .adoptOrphans()
+      .catch((error: unknown) => log.warn('could not take over earlier work', { error: String(error) }));
   }
+}
+
+/** Tool calls received and not yet answered, so that a shutdown sends their answers before it exits. */
+function callsInFlight(transport: StdioServerTransport) {
+  const pending = new Set<string | number>();
+  let drained: (() => void) | undefined;
+  const send = transport.send.bind(transport);
+  transport.send = async (message: JSONRPCMessage) => {
+    await send(message);
+    if ('id' in message && message.id !== undefined && !('method' in message) && pending.delete(message.id)) {
+      if (pending.size === 0) drained?.();
+    }
+  };
+  return {
+    count: () => pending.size,
+    /** Called once connected: the server has set the transport's message handler by then. */
+    watch() {
+      const receive = transport.onmessage;
+      transport.onmessage = (message: JSONRPCMessage) => {
+        if (
+          'method' in message &&
+          'id' in message &&
+          message.method === 'tools/call' &&
+          message.id !== undefined
+        )
+          pending.add(message.id);
+        receive?.(message);
+      };
+    },
+    answered(timeoutMs: number): Promise<void> {
+      if (pending.size === 0) return Promise.resolve();
+      return new Promise((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    },
+  };
 }
