@@ -86,7 +86,8 @@ function errorResult(error: unknown, toolName: string): CallToolResult {
 function progressSender(send: (progress: number, message: string) => Promise<void>) {
   let last = -1;
   return (percent: number, message: string) => {
-    const next = Math.min(99.99, Math.max(percent, last + 0.01));
+    // 100 only when a tool says it is done; until then the increments stop just short of it.
+    const next = percent >= 100 ? 100 : Math.min(99.99, Math.max(percent, last + 0.01));
     if (next <= last) return;
     last = next;
     send(Math.round(next * 100) / 100, message).catch((error: unknown) =>
@@ -162,6 +163,8 @@ export function buildServer(services: Services): Server {
       accessScope: async (): Promise<AccessScope> => ({
         allowedDirs: services.allowedDirs,
         roots: await clientRoots(),
+        // Resolved per call: the folder is created by the first download.
+        outputDir: (await realDirs([services.config.outputDir]))[0],
       }),
       startedAt: services.now(),
       rawArgs,

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import type { ContentBlock } from '@modelcontextprotocol/sdk/types.js';
 import * as z from 'zod';
 import type { Job } from '../../apiframe/schemas.js';
@@ -6,17 +5,18 @@ import { InvalidArgumentsError } from '../../core/errors.js';
 import { log } from '../../core/log.js';
 import {
   agentParamFields,
-  crossFieldWarnings,
   fieldIssues,
   LIMITS,
   promptSchema,
   WireSeedanceParams,
+  withSeedanceRules,
 } from '../../domain/params.js';
 import { cheaperOptions, estimate } from '../../domain/pricing.js';
 import { resolveMediaRefs } from '../../inputs/assets.js';
 import { MaxCreditsExceededError } from '../../jobs/service.js';
 import type { JobRecord } from '../../ledger/types.js';
 import { defineTool, type ToolContext, type ToolResult } from './define.js';
+import { thumbnail } from './preview.js';
 import { type VideoOutput, VideoOutput as VideoOutputSchema, videoOutput, videoSummary } from './shapes.js';
 
 /** However short wait_seconds, a completed job's files get this long to be saved before the answer goes. */
@@ -47,9 +47,6 @@ function until<T>(promise: Promise<T>, ms: number, signal: AbortSignal): Promise
   });
 }
 
-/** A last frame at most this large is also returned inline as an image, for clients that show previews. */
-const PREVIEW_MAX_BYTES = 512 * 1024;
-
 export interface WaitLimits {
   waitSeconds: number;
   maxWaitSeconds: number;
@@ -60,19 +57,21 @@ export function waitSecondsField(limits: WaitLimits) {
 }
 
 export function generateVideoTool(limits: WaitLimits) {
-  const input = z.strictObject({
-    prompt: promptSchema,
-    ...agentParamFields,
-    max_credits: z.int().min(1).optional().describe('Refuse if it would cost more.'),
-    wait_seconds: waitSecondsField(limits),
-    idempotency_key: z
-      .string()
-      .min(1)
-      .max(LIMITS.idempotencyKey - 20)
-      .optional()
-      .describe('Same key: never paid twice.'),
-    new_job: z.boolean().default(false).describe('Pay again instead of reusing an identical request.'),
-  });
+  const input = withSeedanceRules(
+    z.strictObject({
+      prompt: promptSchema,
+      ...agentParamFields,
+      max_credits: z.int().min(1).optional().describe('Refuse if it would cost more.'),
+      wait_seconds: waitSecondsField(limits),
+      idempotency_key: z
+        .string()
+        .min(1)
+        .max(LIMITS.idempotencyKey - 20)
+        .optional()
+        .describe('Same key: never paid twice.'),
+      new_job: z.boolean().default(false).describe('Pay again instead of reusing an identical request.'),
+    }),
+  );
 
   return defineTool({
     name: 'generate_video',
@@ -88,7 +87,6 @@ export function generateVideoTool(limits: WaitLimits) {
     async handler(args, ctx) {
       const { prompt, max_credits, wait_seconds, idempotency_key, new_job, ...agentParams } = args;
       const { services } = ctx;
-      const warnings = crossFieldWarnings(agentParams).map((w) => w.message);
       const price = estimate(agentParams, services.prices);
       if (max_credits !== undefined && price.credits > max_credits) {
         throw new MaxCreditsExceededError(
@@ -104,7 +102,8 @@ export function generateVideoTool(limits: WaitLimits) {
         scope,
         progress: (message) => ctx.progress({ percent: Math.min(4, ++stage * 0.5), message }),
       });
-      const params = WireSeedanceParams.safeParse(resolved);
+      const warnings = resolved.warnings;
+      const params = WireSeedanceParams.safeParse(resolved.params);
       if (!params.success) {
         throw new InvalidArgumentsError(fieldIssues(params.error));
       }
@@ -112,11 +111,6 @@ export function generateVideoTool(limits: WaitLimits) {
         { prompt, params: params.data, estimate: price, idempotencyKey: idempotency_key, newJob: new_job },
         ctx.signal,
       );
-      if (submission.kind === 'attached') {
-        warnings.push(
-          `An identical request already has job ${submission.record.jobId}; it was reused, not paid again. Pass new_job: true for another take.`,
-        );
-      }
       return followJob(submission.record, submission.kind, wait_seconds, warnings, ctx);
     },
   });
@@ -189,8 +183,10 @@ export async function followJob(
     simulated: services.simulated,
     startedAt: ctx.startedAt,
     now: services.now(),
+    maxWaitSeconds: services.config.maxWaitSeconds,
     warnings,
   });
+  if (structured.status === 'completed') ctx.progress({ percent: 100, message: 'completed' });
   const content: ContentBlock[] = [];
   if (structured.video !== null) {
     content.push({
@@ -202,11 +198,9 @@ export async function followJob(
       size: structured.video.bytes,
     } as ContentBlock);
   }
-  if (structured.last_frame !== null && structured.last_frame.bytes <= PREVIEW_MAX_BYTES) {
-    const data = await readFile(structured.last_frame.path).catch(() => undefined);
-    if (data !== undefined)
-      content.push({ type: 'image', data: data.toString('base64'), mimeType: 'image/png' });
-  }
+  const preview = structured.last_frame === null ? undefined : await thumbnail(structured.last_frame.path);
+  if (preview !== undefined)
+    content.push({ type: 'image', data: preview.toString('base64'), mimeType: 'image/jpeg' });
   return {
     structured,
     text: videoSummary(structured),
