@@ -274,7 +274,7 @@ export async function resolveMediaRefs<P extends Partial<Record<MediaField, stri
   assets: AssetService,
   ctx: AssetCallContext,
 ): Promise<{ params: P; warnings: string[] }> {
-  const measured = await measureMediaRefs(params, ctx.scope);
+  const measured = await measureMediaRefs(params, async () => ctx.scope);
   try {
     const resolved: Record<string, unknown> = { ...params };
     const one = async (field: MediaField, index: number | undefined, ref: string) => {

@@ -44,11 +44,6 @@ function refsOf(params: MediaRefs): MediaRef[] {
   });
 }
 
-/** Whether any reference is a local file (only then is the access scope needed). */
-export function hasLocalRefs(params: MediaRefs): boolean {
-  return refsOf(params).some((r) => mediaRefKind(r.ref) === 'local');
-}
-
 export function refName(field: MediaField, index: number | undefined): string {
   return index === undefined ? field : `${field}[${index}]`;
 }
@@ -67,8 +62,14 @@ function readerOf(file: LocalFile) {
   };
 }
 
-/** Opens and measures every local file of the request; throws InvalidArgumentsError if a media rule is broken. */
-export async function measureMediaRefs(params: MediaRefs, scope: AccessScope): Promise<MeasuredRefs> {
+/**
+ * Opens and measures every local file of the request; throws InvalidArgumentsError if a media rule is broken. The
+ * access scope is asked for only when there is a local file (it may cost a round trip to the client for its roots).
+ */
+export async function measureMediaRefs(
+  params: MediaRefs,
+  accessScope: () => Promise<AccessScope>,
+): Promise<MeasuredRefs> {
   const files = new Map<string, LocalFile>();
   const close = async () => {
     await Promise.all([...files.values()].map((f) => f.handle.close().catch(() => {})));
@@ -81,7 +82,7 @@ export async function measureMediaRefs(params: MediaRefs, scope: AccessScope): P
         unmeasured.push(refName(field, index));
         continue;
       }
-      const file = await openLocalMedia(ref, scope, MEDIA_FIELD_KIND[field]);
+      const file = await openLocalMedia(ref, await accessScope(), MEDIA_FIELD_KIND[field]);
       files.set(refName(field, index), file);
       let dimensions: Awaited<ReturnType<typeof probeMedia>>;
       try {

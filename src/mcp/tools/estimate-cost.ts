@@ -3,7 +3,8 @@ import { InvalidArgumentsError } from '../../core/errors.js';
 import type { JsonSchema } from '../../core/json-schema.js';
 import { agentParamFields, promptSchema, RESOLUTIONS, withSeedanceRules } from '../../domain/params.js';
 import { cheaperOptions, DEFAULT_PRICES, estimate, planOptions } from '../../domain/pricing.js';
-import { hasLocalRefs, measureMediaRefs } from '../../inputs/measure.js';
+import type { AccessScope } from '../../inputs/local-files.js';
+import { measureMediaRefs } from '../../inputs/measure.js';
 import type { BudgetSnapshot } from '../../ledger/types.js';
 import { defineTool } from './define.js';
 import { BalanceOutput, BudgetOutput, balanceOutput, budgetOutput } from './shapes.js';
@@ -104,14 +105,13 @@ export const estimateCostTool = defineTool({
     const plan = list ?? [single];
     const { services } = ctx;
     // Local media is measured here as generate_video measures it, so a plan that passes will not be refused later.
-    const scope = plan.some(hasLocalRefs) ? await ctx.accessScope() : undefined;
+    let scope: Promise<AccessScope> | undefined;
     const measuredWarnings: string[][] = [];
     for (const video of plan) {
-      if (scope === undefined) {
-        measuredWarnings.push([]);
-        continue;
-      }
-      const measured = await measureMediaRefs(video, scope);
+      const measured = await measureMediaRefs(video, () => {
+        scope ??= ctx.accessScope();
+        return scope;
+      });
       await measured.close();
       measuredWarnings.push(measured.warnings);
     }
