@@ -17,10 +17,10 @@ import {
   UpstreamValidationError,
 } from '../src/apiframe/errors.js';
 import { JobAcceptedSchema } from '../src/apiframe/schemas.js';
-import { CancelledError } from '../src/core/errors.js';
+import { CancelledError, FileRejectedError } from '../src/core/errors.js';
 import { packageAsset, packageRoot } from '../src/core/package-files.js';
 import { AgentSeedanceParams, wireBody } from '../src/domain/params.js';
-import { FileRejectedError, openLocalMedia } from '../src/inputs/local-files.js';
+import { openLocalMedia } from '../src/inputs/local-files.js';
 import { clientFor, type Sleeps, TEST_KEY, useSimulator } from './helpers/simulator.js';
 
 const body = (prompt = 'a red kite over a green hill', params: Record<string, unknown> = {}) =>

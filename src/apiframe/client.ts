@@ -1,8 +1,9 @@
 /** Apiframe's v2 operations that seedance-mcp uses, over HttpClient. */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { SeedanceError } from '../core/errors.js';
+import type { promises as fs } from 'node:fs';
+import { FileRejectedError, SeedanceError } from '../core/errors.js';
+import type { MediaType } from '../domain/media.js';
 import type { MediaKind, WireVideoRequest } from '../domain/params.js';
-import { FileRejectedError, type LocalFile } from '../inputs/local-files.js';
 import { HttpClient, type HttpOptions } from './http.js';
 import {
   AssetCreatedSchema,
@@ -44,7 +45,14 @@ export interface JobListQuery {
   cursor?: string;
 }
 
-export type UploadSource = Pick<LocalFile, 'given' | 'handle' | 'size' | 'type'>;
+/** An open local file to upload, already checked (inputs/local-files.ts opens and checks them). */
+export interface UploadSource {
+  /** The path as the agent gave it, for messages. */
+  given: string;
+  handle: fs.FileHandle;
+  size: number;
+  type: MediaType;
+}
 
 export interface Asset {
   assetId: string;

@@ -3,8 +3,6 @@
  * and `recovery`, which says what the agent should do next. The server's one error boundary turns these into
  * `isError` results; anything else is reported as an internal error.
  */
-import type { FieldIssue } from '../domain/params.js';
-
 export interface ErrorInit {
   recovery: string;
   /** Facts an agent may act on (field names, credit figures, a job id); put into the result's structured content. */
@@ -26,6 +24,12 @@ export class SeedanceError extends Error {
   }
 }
 
+/** One argument that fails the parameter model: the field as an agent writes it, and what is wrong with it. */
+export interface FieldIssue {
+  field: string;
+  message: string;
+}
+
 /** Arguments that fail the parameter model: named per field, never sent upstream. */
 export class InvalidArgumentsError extends SeedanceError {
   readonly issues: FieldIssue[];
@@ -40,11 +44,38 @@ export class InvalidArgumentsError extends SeedanceError {
   }
 }
 
+/** A page cursor this server never handed out: the ledger says so, the advice is the paging contract's. */
+export class InvalidCursorError extends InvalidArgumentsError {
+  constructor() {
+    super(
+      [{ field: 'cursor', message: 'not a cursor this server returned' }],
+      'Pass next_cursor from the previous page exactly, or leave cursor out for the first page.',
+    );
+  }
+}
+
 export class ConfigError extends SeedanceError {
   constructor(variable: string, message: string) {
     super('config_error', `${variable}: ${message}`, {
       recovery: `Fix ${variable} in the server's environment (the "env" block of the MCP client configuration) and restart the server.`,
       details: { variable },
+    });
+  }
+}
+
+/** A local file that cannot be used: unreadable, of a type Apiframe refuses, too large, changing under us. */
+export class FileRejectedError extends SeedanceError {
+  constructor(path: string, message: string, recovery: string) {
+    super('file_rejected', `${path}: ${message}`, { recovery, details: { path } });
+  }
+}
+
+/** A local file outside the folders the server may read; `widen` says which setting would allow it. */
+export class PathNotAllowedError extends SeedanceError {
+  constructor(path: string, allowed: readonly string[], why: string, widen: string) {
+    super('path_not_allowed', `${path}: ${why}`, {
+      recovery: `Only files inside these folders can be read: ${allowed.join(', ')}. Move or copy the file there (not into a hidden folder), or ${widen}`,
+      details: { path, allowedDirs: allowed },
     });
   }
 }

@@ -4,6 +4,7 @@
  * default.
  */
 import * as z from 'zod';
+import type { FieldIssue } from '../core/errors.js';
 
 export const MODEL = 'seedance-2';
 
@@ -387,11 +388,6 @@ export function mediaRuleBreaks(measures: readonly MediaMeasure[]): RuleBreak[] 
 /** Rule breaks as field issues, for an InvalidArgumentsError. */
 export function ruleIssues(breaks: readonly RuleBreak[]): FieldIssue[] {
   return breaks.map((b) => ({ field: b.fields[0], message: b.message }));
-}
-
-export interface FieldIssue {
-  field: string;
-  message: string;
 }
 
 /** Issues named in one answer; the rest are counted. */

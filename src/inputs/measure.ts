@@ -4,7 +4,7 @@
  * one is refused whole, so no upload is wasted on it. Remote references cannot be measured cheaply: they are named
  * in a warning instead.
  */
-import { InvalidArgumentsError } from '../core/errors.js';
+import { FileRejectedError, InvalidArgumentsError } from '../core/errors.js';
 import { probeMedia, UnreadableMediaError } from '../domain/media-probe.js';
 import {
   LIMITS,
@@ -16,7 +16,7 @@ import {
   mediaRuleBreaks,
   ruleIssues,
 } from '../domain/params.js';
-import { type AccessScope, FileRejectedError, type LocalFile, openLocalMedia } from './local-files.js';
+import { type AccessScope, type LocalFile, openLocalMedia } from './local-files.js';
 
 export type MediaRefs = Partial<Record<MediaField, string | string[] | undefined>>;
 

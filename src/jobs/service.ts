@@ -90,6 +90,20 @@ export interface Finished {
   downloadError: SeedanceError | undefined;
 }
 
+/** Where following a job up to a deadline left it. */
+export interface Followed {
+  record: JobRecord;
+  /** The job's latest state, when it has an id and was polled. */
+  job: Job | undefined;
+  /** The job completed but its files were still being saved at the deadline: they are saved in the background. */
+  stillSaving: boolean;
+  /** The job completed but its files could not be saved; the job itself is safe. */
+  downloadError: SeedanceError | undefined;
+}
+
+/** However close the deadline, a completed job's files get this long to be saved before the answer goes. */
+const SAVE_GRACE_MS = 2_000;
+
 export interface JobServiceOptions {
   poll: PollSchedule;
   outputDir: string;
@@ -246,6 +260,44 @@ export class JobService {
   }
 
   /**
+   * Waits for a job until `deadline` (epoch ms), passing each poll to `onProgress`; then finishes it (settle,
+   * download) or leaves it to finish in the background. A record without a job id yet is returned as it is.
+   */
+  async follow(
+    initial: JobRecord,
+    deadline: number,
+    onProgress: (job: Job) => void,
+    signal: AbortSignal,
+  ): Promise<Followed> {
+    const jobId = initial.jobId;
+    if (jobId === null)
+      return { record: initial, job: undefined, stillSaving: false, downloadError: undefined };
+    const waited = await this.waitFor(jobId, Math.max(0, deadline - Date.now()), onProgress, signal).catch(
+      (error: unknown) => {
+        // The caller stopped listening (cancelled, or polling failed): the paid job must still be settled and saved.
+        this.finishInBackground(jobId);
+        throw error;
+      },
+    );
+    const job = waited.job;
+    if (job === undefined || waited.timedOut) {
+      this.finishInBackground(jobId);
+      const record = (await this.ledger.findByJobId(jobId)) ?? initial;
+      return { record, job, stillSaving: false, downloadError: undefined };
+    }
+    // The files are saved whatever happens; the answer waits for them only until the deadline (a slow CDN must
+    // not hold the call past the time the client gives it).
+    const saving = this.finish(job);
+    const finished = await until(saving, Math.max(deadline - Date.now(), SAVE_GRACE_MS), signal);
+    if (finished === undefined) {
+      saving.catch((error: unknown) => log.warn('saving a video failed', { jobId, error: String(error) }));
+      const record = (await this.ledger.findByJobId(jobId)) ?? initial;
+      return { record, job, stillSaving: true, downloadError: undefined };
+    }
+    return { record: finished.record, job, stillSaving: false, downloadError: finished.downloadError };
+  }
+
+  /**
    * Keeps a job polled after its caller stopped waiting, so it is settled and downloaded when it ends even if nobody
    * asks again.
    */
@@ -351,6 +403,31 @@ export class JobService {
     log.info('job downloaded', { jobId: job.id, path: video.path, bytes: video.bytes });
     return files;
   }
+}
+
+/** The promise's value, or undefined once `ms` pass or the caller cancels (the promise itself runs on). */
+function until<T>(promise: Promise<T>, ms: number, signal: AbortSignal): Promise<T | undefined> {
+  return new Promise((resolve, reject) => {
+    const stop = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', stop);
+      resolve(undefined);
+    };
+    const timer = setTimeout(stop, ms);
+    signal.addEventListener('abort', stop, { once: true });
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', stop);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', stop);
+        reject(error);
+      },
+    );
+  });
 }
 
 /**

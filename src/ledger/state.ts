@@ -3,8 +3,8 @@
  * functions; the file store only adds durability and a lock, so what the tests prove of one holds for the other.
  */
 import { TERMINAL_STATUSES } from '../apiframe/schemas.js';
-import type { BudgetPeriod } from '../app/config.js';
-import { InvalidArgumentsError } from '../core/errors.js';
+import { InvalidCursorError } from '../core/errors.js';
+import type { BudgetPeriod } from '../domain/budget.js';
 import type { MediaKind } from '../domain/params.js';
 import type {
   BudgetSnapshot,
@@ -351,10 +351,7 @@ function decodeCursor(cursor: string): { createdAt: string; key: string } {
   } catch {
     // reported below
   }
-  throw new InvalidArgumentsError(
-    [{ field: 'cursor', message: 'not a cursor this server returned' }],
-    'Pass next_cursor from the previous list_videos result exactly, or leave cursor out for the first page.',
-  );
+  throw new InvalidCursorError();
 }
 
 export function orphansOf(state: LedgerState, isOwnerAlive: (owner: string) => boolean): JobRecord[] {

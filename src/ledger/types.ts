@@ -4,7 +4,7 @@
  * elsewhere (PostgreSQL, say); the product uses the file ledger, tests may use the memory one.
  */
 import type { JobStatus } from '../apiframe/schemas.js';
-import type { BudgetPeriod } from '../app/config.js';
+import type { BudgetPeriod } from '../domain/budget.js';
 import type { MediaKind, WireVideoRequest } from '../domain/params.js';
 import type { Estimate } from '../domain/pricing.js';
 
