@@ -82,7 +82,11 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   let closeSimulator: (() => Promise<void>) | undefined;
   if (config.simulate) {
     const { startSimulator } = await import('../simulator/server.js');
-    const simulator = await startSimulator({ ...simulatedTiming(config.simulatedJobSeconds), prices });
+    const simulator = await startSimulator({
+      ...simulatedTiming(config.simulatedJobSeconds),
+      prices,
+      stateFile: join(simulatedStateDir(config), 'simulator.json'),
+    });
     baseUrl = simulator.url;
     apiKey = SIMULATED_API_KEY;
     closeSimulator = () => simulator.close();

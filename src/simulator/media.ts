@@ -116,8 +116,12 @@ export interface LastFrameSize {
 /** Short side of a last frame by default: inside Seedance's image limits, so that it can start the next shot. */
 const FRAME_SHORT_SIDE = 360;
 
+/** Last frames kept made (a noisy 1080p frame takes a while to encode); the oldest is dropped beyond this. */
+const FRAMES_KEPT = 32;
+
 export class SimulatedMedia {
   private readonly videos = new Map<string, Promise<Buffer>>();
+  private readonly frames = new Map<string, Buffer>();
 
   constructor(private readonly frameSize?: LastFrameSize) {}
 
@@ -135,6 +139,15 @@ export class SimulatedMedia {
 
   /** A PNG in the job's own colour (from its id), a gradient across it, noise when asked. */
   lastFrame(jobId: string, aspect: AspectRatio): Buffer {
+    const kept = this.frames.get(jobId);
+    if (kept !== undefined) return kept;
+    const frame = this.drawFrame(jobId, aspect);
+    this.frames.set(jobId, frame);
+    if (this.frames.size > FRAMES_KEPT) this.frames.delete(this.frames.keys().next().value ?? '');
+    return frame;
+  }
+
+  private drawFrame(jobId: string, aspect: AspectRatio): Buffer {
     const [w, h] = shapeOf(aspect);
     const width = this.frameSize?.width ?? Math.round((FRAME_SHORT_SIDE * w) / Math.min(w, h));
     const height = this.frameSize?.height ?? Math.round((FRAME_SHORT_SIDE * h) / Math.min(w, h));

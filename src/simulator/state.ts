@@ -2,6 +2,7 @@
 import type * as z from 'zod';
 import type { MEDIA_KINDS, WireVideoRequest } from '../domain/params.js';
 import type { PriceTable } from '../domain/pricing.js';
+import type { LastFrameSize } from './media.js';
 
 export interface SimulatorOptions {
   port?: number;
@@ -23,6 +24,10 @@ export interface SimulatorOptions {
   inactiveKeys?: string[];
   /** Exchanges kept for inspection (oldest dropped first). */
   maxRecorded?: number;
+  /** The size of every job's last frame (by default 360 px on the short side, in the job's aspect ratio). */
+  lastFrame?: LastFrameSize;
+  /** A file keeping the simulated world (jobs, assets, uploads, credits) across restarts; none: memory only. */
+  stateFile?: string;
   now?: () => number;
 }
 

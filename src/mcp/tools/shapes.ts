@@ -189,7 +189,7 @@ export function videoOutput(input: VideoOutputInput): VideoOutput {
  * agent acts on (the job, what this call paid, the budget, the files, every warning, the next call) in a few lines.
  */
 export function videoSummary(out: VideoOutput): string {
-  const sim = out.simulated ? ' [simulated: no real credits]' : '';
+  const sim = out.simulated ? ' [simulated]' : '';
   const progress = out.status === 'completed' || out.progress === null ? '' : ` (${out.progress}%)`;
   const failed = out.status === 'failed' || out.status === 'cancelled';
   const status = failed ? out.status.toUpperCase() : out.status;
