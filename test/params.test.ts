@@ -447,11 +447,20 @@ describe('ruleBreaks: Seedance rules refused by every schema of the model', () =
 
 describe('mediaRuleBreaks: measured media', () => {
   const image = (width: number, height: number, bytes = 1000) =>
-    ({ field: 'reference_image_urls', index: 0, kind: 'image', bytes, width, height }) as const;
+    ({
+      field: 'reference_image_urls',
+      index: 0,
+      kind: 'image',
+      contentType: 'image/png',
+      bytes,
+      width,
+      height,
+    }) as const;
   const clip = (field: 'reference_video_urls' | 'reference_audio_urls', seconds: number, index = 0) => ({
     field,
     index,
     kind: field === 'reference_video_urls' ? ('video' as const) : ('audio' as const),
+    contentType: field === 'reference_video_urls' ? 'video/mp4' : 'audio/wav',
     bytes: 1000,
     seconds,
   });
@@ -491,5 +500,13 @@ describe('mediaRuleBreaks: measured media', () => {
     expect(
       mediaRuleBreaks([clip('reference_audio_urls', 10), clip('reference_audio_urls', 6, 1)])[0]?.code,
     ).toBe('reference_audio_length');
+  });
+
+  it('takes reference videos as MP4 or MOV and reference audio as MP3 or WAV only', () => {
+    const webm = { ...clip('reference_video_urls', 5), contentType: 'video/webm' };
+    const ogg = { ...clip('reference_audio_urls', 5), contentType: 'audio/ogg' };
+    const breaks = mediaRuleBreaks([webm, ogg]);
+    expect(breaks.map((b) => b.fields[0])).toEqual(['reference_video_urls[0]', 'reference_audio_urls[0]']);
+    expect(breaks[0]?.message).toMatch(/video\/webm.*MP4 or MOV/);
   });
 });

@@ -24,10 +24,12 @@ export const LIMITS = {
   referenceFilesTotal: 12,
   /** every image's sides and shape, */
   image: { minSide: 300, maxSide: 6000, minAspect: 0.4, maxAspect: 2.5, maxBytes: 30 * 1024 * 1024 },
-  /** the reference videos' length in all, */
+  /** the reference videos' length in all and their formats, */
   referenceVideoSeconds: { min: 2, max: 15 },
-  /** and the reference audio's length in all. */
+  referenceVideoTypes: ['video/mp4', 'video/quicktime'],
+  /** and the reference audio's length in all and its formats. */
   referenceAudioSeconds: { max: 15 },
+  referenceAudioTypes: ['audio/mpeg', 'audio/wav'],
   idempotencyKey: 255,
   mediaRef: 2048,
 } as const;
@@ -326,6 +328,8 @@ export interface MediaMeasure {
   /** Position in a reference array; undefined for start_image and end_image. */
   index: number | undefined;
   kind: MediaKind;
+  /** As sniffed from the bytes (media.ts). */
+  contentType: string;
   bytes: number;
   width?: number | undefined;
   height?: number | undefined;
@@ -358,6 +362,20 @@ export function mediaRuleBreaks(measures: readonly MediaMeasure[]): RuleBreak[] 
         code: 'image_out_of_limits',
         fields: [field],
         message: `${problems.join('; ')}: resize or crop the image to fit, then call again.`,
+      });
+    }
+  }
+  const formats = [
+    ['reference_video_urls', LIMITS.referenceVideoTypes, 'MP4 or MOV'],
+    ['reference_audio_urls', LIMITS.referenceAudioTypes, 'MP3 or WAV'],
+  ] as const;
+  for (const [field, types, names] of formats) {
+    for (const m of measures) {
+      if (m.field !== field || (types as readonly string[]).includes(m.contentType)) continue;
+      breaks.push({
+        code: 'reference_format',
+        fields: [`${field}[${m.index ?? 0}]`],
+        message: `is ${m.contentType}, and Seedance takes ${names} here: convert it, then call again.`,
       });
     }
   }

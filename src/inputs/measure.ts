@@ -95,7 +95,14 @@ export async function measureMediaRefs(
           `Give a valid ${file.type.kind} file (${file.type.contentType} is what its first bytes say).`,
         );
       }
-      measures.push({ field, index, kind: file.type.kind, bytes: file.size, ...dimensions });
+      measures.push({
+        field,
+        index,
+        kind: file.type.kind,
+        contentType: file.type.contentType,
+        bytes: file.size,
+        ...dimensions,
+      });
     }
     const breaks = mediaRuleBreaks(measures);
     if (breaks.length > 0) {
