@@ -624,6 +624,27 @@ describe('simulator: uploads', () => {
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   }
 
+  it('measures what it is given, and refuses references that break the media rules the server checks', async () => {
+    const sim = await env.start({ assetProcessingMs: 0 });
+    env.allowViolation(/seedanceParams/);
+    const small = new PNG({ width: 200, height: 200 });
+    const uploaded = await upload(sim, PNG.sync.write(small), 'image/png', 'small.png');
+    expect(uploaded.status).toBe(201);
+    const asset = await call<{ assetId: string }>(sim, '/v2/assets/create', {
+      body: { url: uploaded.body.url, type: 'image' },
+    });
+    const answer = await call(sim, '/v2/videos/generate', {
+      body: video('x', { reference_image_urls: [`asset://${asset.body.assetId}`] }),
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.body).toMatchObject({
+      details: {
+        'seedanceParams.reference_image_urls.0': [expect.stringMatching(/200x200 px is outside 300-6000/)],
+      },
+    });
+    expect(sim.jobCount).toBe(0);
+  });
+
   const padded = (head: number[] | string, size = 256) => {
     const bytes = Buffer.alloc(size, 0x20);
     (typeof head === 'string' ? Buffer.from(head, 'latin1') : Buffer.from(head)).copy(bytes);

@@ -1,5 +1,6 @@
 /** What the simulator holds: its options, the jobs, assets and uploads it made, and the state its parts share. */
 import type * as z from 'zod';
+import type { MediaDimensions } from '../domain/media-probe.js';
 import type { MEDIA_KINDS, WireVideoRequest } from '../domain/params.js';
 import type { PriceTable } from '../domain/pricing.js';
 import type { LastFrameSize } from './media.js';
@@ -62,6 +63,8 @@ export interface SimUpload {
   contentType: string;
   byteSize: number;
   sha256: string;
+  /** Pixels or length read from the bytes, as Seedance would; absent for a file too large to hold or unreadable. */
+  dimensions?: MediaDimensions | undefined;
 }
 
 /** The state the route handlers read and change; the Simulator class owns it. */
