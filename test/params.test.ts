@@ -495,6 +495,13 @@ describe('mediaRuleBreaks: measured media', () => {
     ).toEqual(['reference_video_length']);
   });
 
+  it('judges only the maximum when some reference videos could not be measured (remote)', () => {
+    const short = [clip('reference_video_urls', 1)];
+    expect(mediaRuleBreaks(short, new Set(['reference_video_urls']))).toEqual([]);
+    const long = [clip('reference_video_urls', 16)];
+    expect(mediaRuleBreaks(long, new Set(['reference_video_urls']))[0]?.code).toBe('reference_video_length');
+  });
+
   it('judges reference audio by its total length: at most 15 s', () => {
     expect(mediaRuleBreaks([clip('reference_audio_urls', 15)])).toEqual([]);
     expect(

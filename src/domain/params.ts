@@ -336,8 +336,15 @@ export interface MediaMeasure {
   seconds?: number | undefined;
 }
 
-/** The media rules, judged on measured files: each image alone, reference videos and audio by their total length. */
-export function mediaRuleBreaks(measures: readonly MediaMeasure[]): RuleBreak[] {
+/**
+ * The media rules, judged on measured files: each image alone, reference videos and audio by their total length.
+ * `unmeasured` names the fields that also hold references not measured (remote files): their totals can only grow,
+ * so only the maxima are judged for them.
+ */
+export function mediaRuleBreaks(
+  measures: readonly MediaMeasure[],
+  unmeasured: ReadonlySet<MediaField> = new Set(),
+): RuleBreak[] {
   const breaks: RuleBreak[] = [];
   const { image, referenceVideoSeconds, referenceAudioSeconds } = LIMITS;
   for (const m of measures) {
@@ -384,7 +391,8 @@ export function mediaRuleBreaks(measures: readonly MediaMeasure[]): RuleBreak[] 
   const videoSeconds = total('reference_video_urls');
   if (
     measures.some((m) => m.field === 'reference_video_urls') &&
-    (videoSeconds < referenceVideoSeconds.min || videoSeconds > referenceVideoSeconds.max)
+    ((videoSeconds < referenceVideoSeconds.min && !unmeasured.has('reference_video_urls')) ||
+      videoSeconds > referenceVideoSeconds.max)
   ) {
     breaks.push({
       code: 'reference_video_length',

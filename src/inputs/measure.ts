@@ -74,12 +74,12 @@ export async function measureMediaRefs(
   const close = async () => {
     await Promise.all([...files.values()].map((f) => f.handle.close().catch(() => {})));
   };
-  const unmeasured: string[] = [];
+  const unmeasured: { field: MediaField; index: number | undefined }[] = [];
   try {
     const measures: MediaMeasure[] = [];
     for (const { field, index, ref } of refsOf(params)) {
       if (mediaRefKind(ref) !== 'local') {
-        unmeasured.push(refName(field, index));
+        unmeasured.push({ field, index });
         continue;
       }
       const file = await openLocalMedia(ref, await accessScope(), MEDIA_FIELD_KIND[field]);
@@ -104,7 +104,7 @@ export async function measureMediaRefs(
         ...dimensions,
       });
     }
-    const breaks = mediaRuleBreaks(measures);
+    const breaks = mediaRuleBreaks(measures, new Set(unmeasured.map((u) => u.field)));
     if (breaks.length > 0) {
       throw new InvalidArgumentsError(
         ruleIssues(breaks),
@@ -120,7 +120,7 @@ export async function measureMediaRefs(
     unmeasured.length === 0
       ? []
       : [
-          `Not measured (remote): ${unmeasured.join(', ')}. Seedance needs images of ${image.minSide}-${image.maxSide} px a side (aspect ${image.minAspect}-${image.maxAspect}), reference videos of ${referenceVideoSeconds.min}-${referenceVideoSeconds.max} s and reference audio of at most ${referenceAudioSeconds.max} s in all; local files are checked before anything is paid.`,
+          `Not measured (remote): ${unmeasured.map((u) => refName(u.field, u.index)).join(', ')}. Seedance needs images of ${image.minSide}-${image.maxSide} px a side (aspect ${image.minAspect}-${image.maxAspect}), reference videos of ${referenceVideoSeconds.min}-${referenceVideoSeconds.max} s and reference audio of at most ${referenceAudioSeconds.max} s in all; local files are checked before anything is paid.`,
         ];
   return { files, warnings, close };
 }

@@ -7,6 +7,7 @@ import {
   ASSET_URI_PREFIX,
   LIMITS,
   MEDIA_FIELDS,
+  type MediaField,
   type MediaMeasure,
   MODEL,
   mediaRuleBreaks,
@@ -134,12 +135,16 @@ function uploadOf(state: SimState, assetRef: string): SimUpload | undefined {
  */
 function checkMeasuredMedia(state: SimState, params: NonNullable<WireVideoRequest['seedanceParams']>) {
   const measures: MediaMeasure[] = [];
+  const unmeasured = new Set<MediaField>();
   for (const field of MEDIA_FIELDS) {
     const value = params[field];
     const refs = value === undefined ? [] : Array.isArray(value) ? value : [value];
     refs.forEach((ref, i) => {
       const upload = ref.startsWith(ASSET_URI_PREFIX) ? uploadOf(state, ref) : undefined;
-      if (upload?.dimensions === undefined) return;
+      if (upload?.dimensions === undefined) {
+        unmeasured.add(field);
+        return;
+      }
       measures.push({
         field,
         index: Array.isArray(value) ? i : undefined,
@@ -150,7 +155,7 @@ function checkMeasuredMedia(state: SimState, params: NonNullable<WireVideoReques
       });
     });
   }
-  const breaks = mediaRuleBreaks(measures);
+  const breaks = mediaRuleBreaks(measures, unmeasured);
   if (breaks.length === 0) return;
   const details: Record<string, string[]> = {};
   for (const rule of breaks) {
