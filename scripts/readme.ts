@@ -1,7 +1,7 @@
 /**
  * The README's generated sections: the tools (from the tool definitions, exactly as clients list them), the settings
  * (from src/app/config.ts) and the price table (from src/domain/pricing.ts). `npm run readme` rewrites them in place;
- * test/readme.test.ts fails when the README is stale.
+ * test/docs.test.ts fails when the README is stale.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -3,30 +3,25 @@
  * frames whatever the client's roots say, Seedance's rules refused before anything goes upstream (in both tools),
  * results that fit a model's context, and a text block that says what matters.
  */
-import { copyFile, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { copyFile, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { packageAsset } from '../src/core/package-files.js';
 import { expandPath } from '../src/inputs/local-files.js';
 import type { VideoOutput } from '../src/mcp/tools/shapes.js';
 import { SimulatedMedia } from '../src/simulator/media.js';
 import { structuredOf, textOf, useHarness } from './helpers/mcp.js';
+import { useTempDirs } from './helpers/temp.js';
 
+const tempDir = useTempDirs();
 const start = useHarness();
 const PROMPT = 'A lighthouse keeper climbs the stairs at dusk';
 
-const temporary: string[] = [];
-afterEach(async () => {
-  await Promise.all(temporary.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
-});
-
 /** A folder outside the harness's home folder (its root): where the videos go in the chain test. */
-async function outsideHome(): Promise<string> {
-  const dir = await realpath(await mkdtemp(join(tmpdir(), 'seedance-output-elsewhere-')));
-  temporary.push(dir);
-  return dir;
+function outsideHome(): Promise<string> {
+  return tempDir('seedance-output-elsewhere-');
 }
 
 function png(width: number, height: number): Buffer {

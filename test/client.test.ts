@@ -1,13 +1,16 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MissingApiKeyError, newIdempotencyKey } from '../src/apiframe/client.js';
+import { newIdempotencyKey } from '../src/apiframe/client.js';
+import { JobAcceptedSchema } from '../src/apiframe/schemas.js';
 import {
   AuthenticationError,
+  CancelledError,
   ConflictError,
+  FileRejectedError,
   InsufficientCreditsError,
+  MissingApiKeyError,
   NetworkError,
   NotFoundError,
   ProtocolError,
@@ -15,24 +18,18 @@ import {
   ServerError,
   TimeoutError,
   UpstreamValidationError,
-} from '../src/apiframe/errors.js';
-import { JobAcceptedSchema } from '../src/apiframe/schemas.js';
-import { CancelledError, FileRejectedError } from '../src/core/errors.js';
+} from '../src/core/errors.js';
 import { packageAsset, packageRoot } from '../src/core/package-files.js';
 import { AgentSeedanceParams, wireBody } from '../src/domain/params.js';
 import { openLocalMedia } from '../src/inputs/local-files.js';
 import { clientFor, type Sleeps, TEST_KEY, useSimulator } from './helpers/simulator.js';
+import { useTempDirs } from './helpers/temp.js';
+import { waitUntil } from './helpers/wait.js';
 
 const body = (prompt = 'a red kite over a green hill', params: Record<string, unknown> = {}) =>
   wireBody({ prompt, params: AgentSeedanceParams.parse(params) as never });
 
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
+const tempDir = useTempDirs();
 
 describe('Apiframe client against the simulator', () => {
   const env = useSimulator();
@@ -44,10 +41,10 @@ describe('Apiframe client against the simulator', () => {
       idempotencyKey: newIdempotencyKey(),
     });
     expect(accepted.status).toBe('QUEUED');
-    const job = await until(
-      () => client.getJob(accepted.jobId),
-      (j) => j.status === 'COMPLETED',
-    );
+    const job = await waitUntil(async () => {
+      const polled = await client.getJob(accepted.jobId);
+      return polled.status === 'COMPLETED' && polled;
+    });
     expect(job.result?.videoUrl).toBe(`${sim.url}/files/${job.id}/video.mp4`);
     expect(job.result?.lastFrameUrl).toBe(`${sim.url}/files/${job.id}/last-frame.png`);
     expect(job.creditCost).toBe(32);
@@ -108,15 +105,15 @@ describe('Apiframe client against the simulator', () => {
       { url: upload.url, type: 'image' },
       { idempotencyKey: newIdempotencyKey() },
     );
-    const asset = await until(
-      () => client.getAsset(assetId),
-      (a) => a.status !== 'Processing',
-    );
+    const asset = await waitUntil(async () => {
+      const polled = await client.getAsset(assetId);
+      return polled.status !== 'Processing' && polled;
+    });
     expect(asset.status).toBe('Active');
   });
 
   it('refuses a file whose bytes are no accepted type, before anything is sent', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'seedance-client-'));
+    const dir = await tempDir('seedance-client-');
     const path = join(dir, 'photo.png');
     await writeFile(path, 'this is text, not a PNG');
     await expect(openLocalMedia(path, { allowedDirs: [dir] })).rejects.toBeInstanceOf(FileRejectedError);
@@ -292,10 +289,7 @@ describe('retries, timeouts and cancellation', () => {
     sim.addFault({ route: 'me', kind: 'slow', delayMs: 10_000 });
     const controller = new AbortController();
     const pending = clientFor(sim).me({ signal: controller.signal });
-    await until(
-      async () => sim.hits.get('me') ?? 0,
-      (n) => n === 1,
-    );
+    await waitUntil(() => sim.hits.get('me') === 1);
     controller.abort();
     await expect(pending).rejects.toBeInstanceOf(CancelledError);
     expect(sim.hits.get('me')).toBe(1);

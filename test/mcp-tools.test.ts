@@ -7,11 +7,13 @@ import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { packageAsset } from '../src/core/package-files.js';
 import { DEFAULT_PRICES } from '../src/domain/pricing.js';
+import { ERROR_META_KEY } from '../src/mcp/server.js';
 import { PREVIEW_MAX_BYTES, PREVIEW_MAX_WIDTH } from '../src/mcp/tools/preview.js';
 import type { VideoOutput } from '../src/mcp/tools/shapes.js';
 import { structuredOf, textOf, useHarness } from './helpers/mcp.js';
 import { probeBytes } from './helpers/media.js';
 import { TEST_KEY } from './helpers/simulator.js';
+import { waitUntil } from './helpers/wait.js';
 
 const start = useHarness();
 
@@ -245,6 +247,19 @@ describe('generate_video', () => {
     expect(h.sim.exchangesFor('submit')).toHaveLength(0);
   });
 
+  it("delivers an error's code and details to client programs in _meta, masked like the text", async () => {
+    const h = await start();
+    const over = await h.call('generate_video', { prompt: PROMPT, resolution: '1080p', max_credits: 60 });
+    expect(over.isError).toBe(true);
+    expect(over._meta?.[ERROR_META_KEY]).toMatchObject({
+      code: 'over_max_credits',
+      details: { maxCredits: 60, estimate: { credits: 80 }, cheaperOptions: expect.any(Array) },
+    });
+    const unknown = await h.call('get_video', { job_id: '0b5f2a8e-3c1d-4e7f-8a9b-0c1d2e3f4a5b' });
+    expect(unknown._meta?.[ERROR_META_KEY]).toMatchObject({ code: 'not_found', details: { status: 404 } });
+    expect(JSON.stringify(unknown)).not.toContain(TEST_KEY);
+  });
+
   it.each([
     [{ prompt: PROMPT, duration: 3 }, 'duration'],
     [{ prompt: PROMPT, duration: 16 }, 'duration'],
@@ -320,16 +335,12 @@ describe('generate_video', () => {
       { prompt: PROMPT, wait_seconds: 60 },
       { signal: controller.signal },
     );
-    while (h.sim.jobCount === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+    await waitUntil(() => h.sim.jobCount > 0);
     controller.abort();
     await expect(pending).rejects.toThrow();
     const [jobId] = [...h.sim.jobs.keys()];
     h.sim.forceJob(jobId ?? '', 'COMPLETED');
-    for (;;) {
-      const record = await h.services.ledger.findByJobId(jobId ?? '');
-      if (record?.downloads.length) break;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await waitUntil(async () => (await h.services.ledger.findByJobId(jobId ?? ''))?.downloads.length);
     expect(h.sim.jobCount).toBe(1);
   });
 });

@@ -2,8 +2,7 @@
  * The ledger's promises with real processes: built servers over stdio sharing one state folder, killed with SIGKILL
  * at the worst moments, racing for one budget. The simulator stands in for Apiframe and counts what was created.
  */
-import { mkdtemp, readdir, realpath } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -13,6 +12,8 @@ import type { VideoOutput } from '../src/mcp/tools/shapes.js';
 import type { Simulator } from '../src/simulator/server.js';
 import { structuredOf, textOf } from './helpers/mcp.js';
 import { TEST_KEY, useSimulator } from './helpers/simulator.js';
+import { useTempDirs } from './helpers/temp.js';
+import { waitUntil } from './helpers/wait.js';
 
 const BIN = new URL('../dist/cli.js', import.meta.url).pathname;
 
@@ -23,13 +24,14 @@ interface Running {
   call(name: string, args: Record<string, unknown>): Promise<CallToolResult>;
 }
 
+const tempDir = useTempDirs();
 const running: Running[] = [];
 afterEach(async () => {
   await Promise.all(running.splice(0).map((r) => r.client.close().catch(() => undefined)));
 });
 
-async function sharedHome(): Promise<string> {
-  return realpath(await mkdtemp(join(tmpdir(), 'seedance-proc-')));
+function sharedHome(): Promise<string> {
+  return tempDir('seedance-proc-');
 }
 
 /** One server process, as a client would start it; every process of a test shares `home` (ledger, output). */
@@ -74,7 +76,7 @@ async function kill9(server: Running): Promise<void> {
 
 /** Resolves once the simulator has created `count` jobs: the moment a POST has been processed upstream. */
 async function jobsCreated(sim: Simulator, count: number): Promise<void> {
-  while (sim.jobCount < count) await new Promise((resolve) => setImmediate(resolve));
+  await waitUntil(() => sim.jobCount >= count, 25_000);
 }
 
 const VIDEO = { prompt: 'a lighthouse in a storm, waves breaking', duration: 5 };

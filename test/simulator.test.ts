@@ -14,6 +14,7 @@ import { DEFAULT_PRICES, estimate } from '../src/domain/pricing.js';
 import { FAILURE_MARKER, type Simulator } from '../src/simulator/server.js';
 import { probeBytes } from './helpers/media.js';
 import { clientFor, TEST_KEY, useSimulator } from './helpers/simulator.js';
+import { waitUntil } from './helpers/wait.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MiB = 1024 * 1024;
@@ -103,11 +104,6 @@ function fakeClock(start = Date.parse('2025-06-01T12:00:00.000Z')) {
     },
   };
   return clock;
-}
-
-/** Resolves once `check` holds; checks again on every turn of the event loop. */
-async function until(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((resolve) => setImmediate(resolve));
 }
 
 type RawOutcome =
@@ -892,7 +888,7 @@ describe('simulator: faults', () => {
     }).finally(() => {
       settled = true;
     });
-    await until(() => sim.jobCount === 1);
+    await waitUntil(() => sim.jobCount === 1);
     expect(settled).toBe(false);
     abort.abort();
     await expect(pending).rejects.toThrow(/abort/i);
@@ -997,7 +993,7 @@ describe('simulator: faults', () => {
       const pending = fetch(url, { signal: abort.signal }).finally(() => {
         settled = true;
       });
-      await until(() => sim.exchangesFor('file').some((e) => e.fault === 'slow'));
+      await waitUntil(() => sim.exchangesFor('file').some((e) => e.fault === 'slow'));
       // Give a held-back answer every chance to arrive if it were not held back: a round trip on another connection.
       expect((await call(sim, '/v2/me')).status).toBe(200);
       expect(settled).toBe(false);

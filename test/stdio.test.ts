@@ -1,7 +1,6 @@
 /** The built binary over stdio, driven by the SDK's own Client, as Claude Desktop or an IDE starts it. */
 import { execFile } from 'node:child_process';
-import { access, mkdtemp, readdir, readFile, realpath } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -12,17 +11,19 @@ import { packageAsset } from '../src/core/package-files.js';
 import type { VideoOutput } from '../src/mcp/tools/shapes.js';
 import { structuredOf, textOf } from './helpers/mcp.js';
 import { TEST_KEY, useSimulator } from './helpers/simulator.js';
+import { useTempDirs } from './helpers/temp.js';
 
 const BIN = new URL('../dist/cli.js', import.meta.url).pathname;
 const run = promisify(execFile);
 
+const tempDir = useTempDirs();
 const clients: { client: Client; stderr: string[] }[] = [];
 afterEach(async () => {
   await Promise.all(clients.splice(0).map(({ client }) => client.close()));
 });
 
 async function connect(env: Record<string, string>, args: string[] = [], home?: string) {
-  const dir = home ?? (await realpath(await mkdtemp(join(tmpdir(), 'seedance-stdio-'))));
+  const dir = home ?? (await tempDir('seedance-stdio-'));
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [BIN, ...args],

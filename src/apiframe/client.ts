@@ -1,7 +1,7 @@
 /** Apiframe's v2 operations that seedance-mcp uses, over HttpClient. */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { promises as fs } from 'node:fs';
-import { FileRejectedError, SeedanceError } from '../core/errors.js';
+import { FileRejectedError, MissingApiKeyError } from '../core/errors.js';
 import type { MediaType } from '../domain/media.js';
 import type { MediaKind, WireVideoRequest } from '../domain/params.js';
 import { HttpClient, type HttpOptions } from './http.js';
@@ -19,15 +19,6 @@ import {
   type Upload,
   UploadSchema,
 } from './schemas.js';
-
-export class MissingApiKeyError extends SeedanceError {
-  constructor() {
-    super('missing_api_key', 'APIFRAME_API_KEY is not set, so this server cannot reach Apiframe.', {
-      recovery:
-        'Set APIFRAME_API_KEY (an afk_... key from the Apiframe dashboard) in the "env" block of this MCP server\'s client configuration and restart it, or start the server with --simulate to try everything offline. estimate_cost works without a key.',
-    });
-  }
-}
 
 export interface CallOptions {
   signal?: AbortSignal | undefined;

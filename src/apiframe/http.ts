@@ -7,17 +7,19 @@ import { createHash } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type * as z from 'zod';
-import { sleep as abortableSleep, CancelledError, SeedanceError } from '../core/errors.js';
-import { log } from '../core/log.js';
 import {
   ApiframeError,
-  errorFromResponse,
+  CancelledError,
   NetworkError,
   ProtocolError,
   RateLimitError,
+  SeedanceError,
   ServerError,
   TimeoutError,
-} from './errors.js';
+} from '../core/errors.js';
+import { log } from '../core/log.js';
+import { sleep as abortableSleep } from '../core/sleep.js';
+import { errorFromResponse } from './errors.js';
 
 export interface HttpOptions {
   baseUrl: string;
@@ -73,7 +75,8 @@ export interface RequestSpec<T> {
   schema: z.ZodType<T>;
 }
 
-export interface Response<T> {
+/** A successful answer, its body read through the request's schema. */
+export interface ApiResponse<T> {
   status: number;
   data: T;
   attempts: number;
@@ -86,7 +89,7 @@ export class HttpClient {
     this.options = options;
   }
 
-  async request<T>(spec: RequestSpec<T>): Promise<Response<T>> {
+  async request<T>(spec: RequestSpec<T>): Promise<ApiResponse<T>> {
     const operation = `${spec.method} ${spec.path.replace(/\?.*$/, '')}`;
     const retrySafe = spec.method === 'GET' || spec.idempotencyKey !== undefined;
     const sleep = this.options.sleep ?? abortableSleep;

@@ -34,6 +34,13 @@ export const LIMITS = {
   mediaRef: 2048,
 } as const;
 
+/**
+ * The longest idempotency_key an agent may give: Apiframe's limit less 20 characters held in reserve. The key is sent
+ * as it is today (or as a digest when a header cannot carry it, apiframe/http.ts); the margin leaves room to derive
+ * keys from it later (a suffix per upload or attempt) without refusing keys agents already use.
+ */
+export const AGENT_IDEMPOTENCY_KEY_MAX = LIMITS.idempotencyKey - 20;
+
 export const DEFAULTS = {
   duration: 8,
   resolution: '720p',

@@ -5,10 +5,10 @@
  */
 import type { ApiframeClient } from '../apiframe/client.js';
 import { newIdempotencyKey } from '../apiframe/client.js';
-import { NotFoundError } from '../apiframe/errors.js';
 import type { Upload } from '../apiframe/schemas.js';
-import { SeedanceError, sleep } from '../core/errors.js';
+import { AssetError, NotFoundError } from '../core/errors.js';
 import { sanitize } from '../core/redact.js';
+import { sleep } from '../core/sleep.js';
 import { SNIFF_BYTES, sniffMedia } from '../domain/media.js';
 import { assetUri, MEDIA_FIELDS, type MediaField, type MediaKind } from '../domain/params.js';
 import type { Ledger } from '../ledger/types.js';
@@ -46,8 +46,6 @@ export interface AssetServiceOptions {
   userAgent: string;
   now?: () => number;
 }
-
-export class AssetError extends SeedanceError {}
 
 /**
  * From this size, a local file this process has not hashed before starts uploading beside its hash, instead of

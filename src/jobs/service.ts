@@ -6,63 +6,27 @@
  */
 import type { AccountCache } from '../apiframe/account.js';
 import type { ApiframeClient } from '../apiframe/client.js';
-import { ApiframeError, RateLimitError } from '../apiframe/errors.js';
 import { type Job, TERMINAL_STATUSES } from '../apiframe/schemas.js';
-import { CancelledError, SeedanceError } from '../core/errors.js';
+import {
+  ApiframeError,
+  BudgetExceededError,
+  CancelledError,
+  DownloadError,
+  IdempotencyConflictError,
+  MissingApiKeyError,
+  RateLimitError,
+  SeedanceError,
+  UnknownRecordError,
+} from '../core/errors.js';
 import { log } from '../core/log.js';
 import { sanitize } from '../core/redact.js';
 import { type WireSeedanceParams, wireBody } from '../domain/params.js';
-import { type CheaperOption, cheaperOptions, type Estimate, type PriceTable } from '../domain/pricing.js';
+import { cheaperOptions, type Estimate, type PriceTable } from '../domain/pricing.js';
 import { requestHash } from '../domain/request-hash.js';
 import type { BudgetSnapshot, DownloadedFile, JobRecord, JobUpdate, Ledger } from '../ledger/types.js';
-import { DownloadError, downloadFile } from './download.js';
+import { downloadFile } from './download.js';
 import { outputBaseName } from './naming.js';
 import { JobWatcher, type PollSchedule } from './watcher.js';
-
-export class BudgetExceededError extends SeedanceError {
-  constructor(budget: BudgetSnapshot, needed: number, options: CheaperOption[]) {
-    const cheaper = options.map((o) => `${o.change} (${o.estimate.credits} credits)`).join('; ');
-    super(
-      'over_budget',
-      `This video costs ${needed} credits but only ${budget.remaining ?? 0} of the ${budget.limit} credit budget (${budget.period}) remain: ${budget.spent} spent, ${budget.reserved} reserved by jobs in flight.`,
-      {
-        recovery: cheaper
-          ? `Nothing was submitted. Cheaper variants that fit: ${cheaper}. Or ask the user to raise SEEDANCE_BUDGET_CREDITS.`
-          : 'Nothing was submitted, and no variant of this video fits. Wait for jobs in flight to finish, or ask the user to raise SEEDANCE_BUDGET_CREDITS.',
-        details: { budget, needed, cheaperOptions: options },
-      },
-    );
-  }
-}
-
-export class MaxCreditsExceededError extends SeedanceError {
-  constructor(estimate: Estimate, maxCredits: number, options: CheaperOption[]) {
-    const cheaper = options.map((o) => `${o.change} (${o.estimate.credits} credits)`).join('; ');
-    super(
-      'over_max_credits',
-      `This video costs ${estimate.credits} credits (${estimate.variant}, ${estimate.creditsPerSecond}/s x ${estimate.duration} s), over max_credits ${maxCredits}.`,
-      {
-        recovery: cheaper
-          ? `Nothing was submitted. Variants within max_credits: ${cheaper}.`
-          : 'Nothing was submitted, and no variant fits max_credits; raise it if the user agrees.',
-        details: { estimate, maxCredits, cheaperOptions: options },
-      },
-    );
-  }
-}
-
-export class IdempotencyConflictError extends SeedanceError {
-  constructor(key: string, record: JobRecord) {
-    super(
-      'idempotency_conflict',
-      `idempotency_key "${sanitize(key, 80)}" was used before for a different request.`,
-      {
-        recovery: 'Use a new idempotency_key for a new request, or repeat the original request exactly.',
-        details: { jobId: record.jobId },
-      },
-    );
-  }
-}
 
 export interface SubmitInput {
   prompt: string;
@@ -183,7 +147,7 @@ export class JobService {
       );
     }
     if (outcome.kind === 'key_conflict')
-      throw new IdempotencyConflictError(input.idempotencyKey ?? '', outcome.record);
+      throw new IdempotencyConflictError(input.idempotencyKey ?? '', outcome.record.jobId);
     if (outcome.kind === 'attached')
       return { record: outcome.record, kind: 'attached', budget: outcome.budget };
     try {
@@ -235,13 +199,7 @@ export class JobService {
         if (outcome instanceof SeedanceError) reject(outcome);
         else resolve(outcome);
       };
-      const onAbort = () =>
-        finish(
-          new SeedanceError('cancelled', 'Waiting was cancelled by the client; the job keeps running.', {
-            recovery: `Call get_video with job_id ${jobId} to see it later.`,
-            details: { jobId },
-          }),
-        );
+      const onAbort = () => finish(new CancelledError('Waiting', jobId));
       const unsubscribe = this.watcher.watch(jobId, {
         update: (job) => {
           onUpdate(job);
@@ -343,7 +301,7 @@ export class JobService {
   private async doFinish(job: Job, signal: AbortSignal | undefined): Promise<Finished> {
     await this.recordPoll(job);
     let record = await this.ledger.findByJobId(job.id);
-    if (record === undefined) throw new Error(`job ${job.id} vanished from the ledger`);
+    if (record === undefined) throw new UnknownRecordError(`job ${job.id}`);
     if (job.status !== 'COMPLETED' || record.downloads.length > 0)
       return { record, downloadError: undefined };
     for (;;) {
@@ -447,5 +405,5 @@ function definitelyNotCreated(error: unknown): boolean {
   if (error instanceof RateLimitError) return true;
   if (error instanceof ApiframeError)
     return error.status !== undefined && error.status < 500 && !error.outcomeUnknown;
-  return error instanceof SeedanceError && error.code === 'missing_api_key';
+  return error instanceof MissingApiKeyError;
 }

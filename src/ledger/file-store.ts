@@ -25,6 +25,7 @@ import {
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { LedgerUnavailableError } from '../core/errors.js';
 import { log } from '../core/log.js';
 import { type EventStore, isProcessAlive } from './ledger.js';
 import { type LedgerEvent, LedgerState } from './state.js';
@@ -50,8 +51,6 @@ const EVENT_TYPES: ReadonlySet<string> = new Set<LedgerEvent['type']>([
   'downloaded',
   'upload',
 ]);
-
-export class LedgerBusyError extends Error {}
 
 export async function openFileStore(dir: string): Promise<EventStore> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -107,7 +106,8 @@ class FileStore implements EventStore {
   }
 
   private serially<T>(operation: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new Error('the ledger is closed'));
+    if (this.closed)
+      return Promise.reject(new LedgerUnavailableError('it is closed (the server is shutting down)'));
     const run = this.queue.then(operation, operation);
     this.queue = run.catch(() => undefined);
     return run;
@@ -205,7 +205,7 @@ async function acquireLock(lockPath: string): Promise<string> {
       if (await tryLink(draft, lockPath, token)) return token;
       if (await breakStaleLock(lockPath)) continue;
       if (Date.now() - started > LOCK_WAIT_MS) {
-        throw new LedgerBusyError(
+        throw new LedgerUnavailableError(
           `the ledger lock ${lockPath} has been held for over ${LOCK_WAIT_MS / 1000} s`,
         );
       }

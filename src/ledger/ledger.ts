@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { UnknownRecordError } from '../core/errors.js';
 import { MODEL } from '../domain/params.js';
 import {
   budgetOf,
@@ -50,10 +51,8 @@ export function isProcessAlive(owner: string): boolean {
   }
 }
 
-export class UnknownRecordError extends Error {}
-
 function required(record: JobRecord | undefined, what: string): JobRecord {
-  if (record === undefined) throw new UnknownRecordError(`the ledger has no record of ${what}`);
+  if (record === undefined) throw new UnknownRecordError(what);
   return record;
 }
 

@@ -15,7 +15,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import type { Services } from '../app/services.js';
-import { InvalidArgumentsError, SeedanceError } from '../core/errors.js';
+import { InvalidArgumentsError, SeedanceError, UnknownToolError } from '../core/errors.js';
 import { toJsonSchema, toOutputJsonSchema } from '../core/json-schema.js';
 import { log } from '../core/log.js';
 import { redact } from '../core/redact.js';
@@ -55,17 +55,19 @@ export function toolListing(tools: readonly ToolDefinition[]): Tool[] {
   }));
 }
 
+/** Where an error result carries the error's code and details, for client programs (the model reads the text). */
+export const ERROR_META_KEY = 'seedance-mcp/error';
+
 function errorResult(error: unknown, toolName: string): CallToolResult {
   if (error instanceof SeedanceError) {
-    return {
+    const result: CallToolResult = {
       isError: true,
       content: [
-        {
-          type: 'text',
-          text: redact(`Error (${error.code}): ${error.message}\nWhat to do: ${error.recovery}`),
-        },
+        { type: 'text', text: `Error (${error.code}): ${error.message}\nWhat to do: ${error.recovery}` },
       ],
+      _meta: { [ERROR_META_KEY]: { code: error.code, details: error.details } },
     };
+    return JSON.parse(redact(JSON.stringify(result))) as CallToolResult;
   }
   log.error('unexpected failure in a tool', {
     tool: toolName,
@@ -137,9 +139,10 @@ export function buildServer(services: Services): Server {
     const tool = byName.get(name);
     if (tool === undefined) {
       return errorResult(
-        new SeedanceError('unknown_tool', `There is no tool "${name}".`, {
-          recovery: `Use one of: ${tools.map((t) => t.name).join(', ')}.`,
-        }),
+        new UnknownToolError(
+          name,
+          tools.map((t) => t.name),
+        ),
         name,
       );
     }

@@ -22,6 +22,7 @@ import { buildServer } from '../../src/mcp/server.js';
 import { type Simulator, type SimulatorOptions, startSimulator } from '../../src/simulator/server.js';
 import { allContractProblems } from './contract.js';
 import { FAST, TEST_KEY } from './simulator.js';
+import { removeDir } from './temp.js';
 
 export interface HarnessOptions {
   sim?: SimulatorOptions;
@@ -115,6 +116,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await server.close();
       await services.close();
       await sim.close();
+      await removeDir(root);
     },
   };
 }

@@ -4,11 +4,11 @@
  */
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { packageAsset } from '../../src/core/package-files.js';
 import type { VideoOutput } from '../../src/mcp/tools/shapes.js';
 import type { FaultInput, SimulatorRoute } from '../../src/simulator/faults.js';
-import { structuredOf } from '../helpers/mcp.js';
+import { type HarnessOptions, structuredOf } from '../helpers/mcp.js';
 import { Outbox } from './canary.js';
 import { type ReliableHarness, reliableHarness } from './harness.js';
 import { useTally } from './tally.js';
@@ -79,11 +79,24 @@ export function faultKit(name: string) {
   const outbox = new Outbox();
   beforeAll(() => outbox.captureLogs());
   afterAll(() => outbox.release());
+  /** Harnesses of the running test: one whose test failed before finish() is closed (and its folder deleted) here. */
+  const open = new Set<ReliableHarness>();
+  afterEach(async () => {
+    await Promise.all([...open].map((h) => h.close()));
+    open.clear();
+  });
+
+  /** A harness closed by finish(), or after its test if the test failed first. */
+  async function harness(options: HarnessOptions = {}): Promise<ReliableHarness> {
+    const h = await reliableHarness(outbox, figures, options);
+    open.add(h);
+    return h;
+  }
 
   let serial = 0;
 
   async function setUp(driver: Driver, timeoutMs = 500) {
-    const h = await reliableHarness(outbox, figures, {
+    const h = await harness({
       config: { budgetCredits: BUDGET, timeoutMs, maxRetries: 2 },
     });
     serial += 1;
@@ -108,6 +121,7 @@ export function faultKit(name: string) {
     figures.jobsCreated += h.sim.jobCount;
     if (asksForVideo) figures.logicalCalls += 1;
     expect(h.contractProblems()).toEqual([]);
+    open.delete(h);
     await h.close();
   }
 
@@ -133,5 +147,5 @@ export function faultKit(name: string) {
     expect(keys.size).toBe(1);
   }
 
-  return { figures, outbox, setUp, finish, expectOneCompletedVideo };
+  return { figures, outbox, harness, setUp, finish, expectOneCompletedVideo };
 }

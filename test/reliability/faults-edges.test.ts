@@ -14,7 +14,7 @@ import { faultKit, PRICE } from './fault-kit.js';
 import { reliableHarness } from './harness.js';
 import { json, ME, startHostile } from './hostile.js';
 
-const { figures, outbox, setUp, finish, expectOneCompletedVideo } = faultKit('faults-edges');
+const { figures, outbox, harness, setUp, finish, expectOneCompletedVideo } = faultKit('faults-edges');
 
 describe('faults on the account balance (/v2/me)', () => {
   it.each(['server_error', 'reset_before', 'malformed', 'slow'] as const)(
@@ -58,7 +58,7 @@ describe('an account balance that never comes', () => {
 
 describe('an asset slow to become Active', () => {
   it('the call gives up in time, and the same file again waits for that asset instead of uploading twice', async () => {
-    const h = await reliableHarness(outbox, figures, {
+    const h = await harness({
       sim: { assetProcessingMs: 400 },
       services: { assetActivationMs: 50 },
     });
@@ -114,7 +114,7 @@ describe('faults on the job list, which polls many jobs at once', () => {
     'truncated',
   ];
   it.each(KINDS)('%s on every list poll: six jobs in flight still complete, each once', async (kind) => {
-    const h = await reliableHarness(outbox, figures, {
+    const h = await harness({
       config: { budgetCredits: 1_000, timeoutMs: 500, maxRetries: 1 },
       sim: { processingMs: 500 },
       services: { poll: { firstMs: 5, factor: 1.5, capMs: 20, batchFrom: 4 } },
@@ -190,7 +190,7 @@ describe('an upstream whose answer never ends', () => {
 
 describe('a job that starts while the job list is being read, and the list fails', () => {
   it('is still polled once the others are done (found: it was never polled again, so never finished)', async () => {
-    const h = await reliableHarness(outbox, figures, {
+    const h = await harness({
       config: { budgetCredits: 1_000, timeoutMs: 400, maxRetries: 1 },
       sim: { processingMs: 400 },
       services: { poll: { firstMs: 5, factor: 1.5, capMs: 20, batchFrom: 4 } },

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageAsset } from '../../src/core/package-files.js';
-import { ASPECT_RATIOS, LIMITS, RESOLUTIONS } from '../../src/domain/params.js';
+import { AGENT_IDEMPOTENCY_KEY_MAX, ASPECT_RATIOS, LIMITS, RESOLUTIONS } from '../../src/domain/params.js';
 import type { VideoOutput } from '../../src/mcp/tools/shapes.js';
 import { VIDEO_STATUSES } from '../../src/mcp/tools/shapes.js';
 import { structuredOf, textOf } from '../helpers/mcp.js';
@@ -273,7 +273,7 @@ const TOOL_FIELDS: Record<string, Record<string, FieldSpec>> = {
     ...VIDEO_FIELDS,
     max_credits: { kind: 'int', min: 1 },
     wait_seconds: { kind: 'int', min: 0, max: 300 },
-    idempotency_key: { kind: 'string', min: 1, max: LIMITS.idempotencyKey - 20 },
+    idempotency_key: { kind: 'string', min: 1, max: AGENT_IDEMPOTENCY_KEY_MAX },
     new_job: { kind: 'bool' },
   },
   estimate_cost: { prompt: PROMPT_SPEC, ...VIDEO_FIELDS, count: { kind: 'int', min: 1, max: 100 } },

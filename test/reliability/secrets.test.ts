@@ -5,18 +5,19 @@
  * JSON-RPC and nothing else.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { mkdtemp, realpath } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../../src/simulator/server.js';
 import { structuredOf, textOf } from '../helpers/mcp.js';
+import { useTempDirs } from '../helpers/temp.js';
 import { CANARY_KEY, countLeaks, Outbox } from './canary.js';
 import { reliableHarness } from './harness.js';
 import { completedJob, type Hostile, json, ME, startHostile } from './hostile.js';
 import { useTally } from './tally.js';
 
 const figures = useTally('secrets');
+const tempDir = useTempDirs();
 const outbox = new Outbox();
 beforeAll(() => outbox.captureLogs());
 afterAll(() => outbox.release());
@@ -218,7 +219,7 @@ describe('the built binary over stdio, with the canary key', () => {
   afterAll(() => sim.close());
 
   it('answers every tool, under faults and bad input, with only JSON-RPC on stdout and the key nowhere', async () => {
-    const dir = await realpath(await mkdtemp(join(tmpdir(), 'seedance-reliability-stdio-')));
+    const dir = await tempDir('seedance-reliability-stdio-');
     const child = spawn(process.execPath, [BIN], {
       env: {
         PATH: process.env.PATH ?? '',

@@ -1,16 +1,15 @@
 import * as z from 'zod';
-import { InvalidArgumentsError } from '../../core/errors.js';
+import { InvalidArgumentsError, MaxCreditsExceededError } from '../../core/errors.js';
 import {
+  AGENT_IDEMPOTENCY_KEY_MAX,
   agentParamFields,
   fieldIssues,
-  LIMITS,
   promptSchema,
   WireSeedanceParams,
   withSeedanceRules,
 } from '../../domain/params.js';
 import { cheaperOptions, estimate } from '../../domain/pricing.js';
 import { resolveMediaRefs } from '../../inputs/assets.js';
-import { MaxCreditsExceededError } from '../../jobs/service.js';
 import { defineTool } from './define.js';
 import { VideoOutput } from './shapes.js';
 import { videoResult, type WaitLimits, waitSecondsField } from './video-result.js';
@@ -25,7 +24,7 @@ export function generateVideoTool(limits: WaitLimits) {
       idempotency_key: z
         .string()
         .min(1)
-        .max(LIMITS.idempotencyKey - 20)
+        .max(AGENT_IDEMPOTENCY_KEY_MAX)
         .optional()
         .describe('Same key: never paid twice.'),
       new_job: z.boolean().default(false).describe('Pay again instead of reusing an identical request.'),
