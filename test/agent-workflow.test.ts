@@ -261,7 +261,7 @@ describe('results that fit a context and say what matters', () => {
     const text = textOf(second);
     expect(text).toMatch(/^Job [0-9a-f-]{36}: completed/);
     expect(text).toMatch(/Reused: .*this call charged nothing now/);
-    expect(text).toMatch(/budget left 80 of 100 credits/);
+    expect(text).toMatch(/Budget left 80 of 100 credits/);
     expect(text).toMatch(/Video: \//);
     expect(h.sim.jobCount).toBe(1);
   });

@@ -329,6 +329,11 @@ export function withSeedanceRules<S extends WithMediaFields>(schema: S): S {
   );
 }
 
+/** A reference as an agent names it: `start_image`, or `reference_image_urls[2]` for one in an array. */
+export function refName(field: MediaField, index: number | undefined): string {
+  return index === undefined ? field : `${field}[${index}]`;
+}
+
 /** What was read from a media file's bytes: its size, and its pixels or its length when the kind has them. */
 export interface MediaMeasure {
   field: MediaField;
@@ -356,7 +361,7 @@ export function mediaRuleBreaks(
   const { image, referenceVideoSeconds, referenceAudioSeconds } = LIMITS;
   for (const m of measures) {
     if (m.kind !== 'image') continue;
-    const field = m.index === undefined ? m.field : `${m.field}[${m.index}]`;
+    const field = refName(m.field, m.index);
     const problems: string[] = [];
     if (m.bytes > image.maxBytes)
       problems.push(`${Math.round(m.bytes / 1024 / 1024)} MB is over ${image.maxBytes / 1024 / 1024} MB`);
@@ -388,7 +393,7 @@ export function mediaRuleBreaks(
       if (m.field !== field || (types as readonly string[]).includes(m.contentType)) continue;
       breaks.push({
         code: 'reference_format',
-        fields: [`${field}[${m.index ?? 0}]`],
+        fields: [refName(field, m.index)],
         message: `is ${m.contentType}, and Seedance takes ${names} here: convert it, then call again.`,
       });
     }

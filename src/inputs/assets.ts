@@ -10,10 +10,10 @@ import { AssetError, NotFoundError } from '../core/errors.js';
 import { sanitize } from '../core/redact.js';
 import { sleep } from '../core/sleep.js';
 import { SNIFF_BYTES, sniffMedia } from '../domain/media.js';
-import { assetUri, MEDIA_FIELDS, type MediaField, type MediaKind } from '../domain/params.js';
+import { assetUri, MEDIA_FIELDS, type MediaField, type MediaKind, refName } from '../domain/params.js';
 import type { Ledger } from '../ledger/types.js';
 import { type AccessScope, hashOpenFile, type LocalFile, openLocalMedia } from './local-files.js';
-import { measureMediaRefs, refName } from './measure.js';
+import { measureMediaRefs } from './measure.js';
 
 export interface AssetResult {
   assetUri: string;

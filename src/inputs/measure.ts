@@ -14,6 +14,7 @@ import {
   type MediaMeasure,
   mediaRefKind,
   mediaRuleBreaks,
+  refName,
   ruleIssues,
 } from '../domain/params.js';
 import { type AccessScope, type LocalFile, openLocalMedia } from './local-files.js';
@@ -42,10 +43,6 @@ function refsOf(params: MediaRefs): MediaRef[] {
     if (!Array.isArray(value)) return [{ field, index: undefined, ref: value }];
     return value.map((ref, index) => ({ field, index, ref }));
   });
-}
-
-export function refName(field: MediaField, index: number | undefined): string {
-  return index === undefined ? field : `${field}[${index}]`;
 }
 
 /** Reads bytes [start, end) of an open file through its handle: the file that was checked is the one measured. */

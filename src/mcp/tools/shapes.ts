@@ -213,8 +213,8 @@ export function videoSummary(out: VideoOutput): string {
   else if (failed) lines.push('Apiframe refunds failed jobs in full; the refund is not confirmed yet.');
   const money = [
     out.budget === null
-      ? 'no budget set'
-      : `budget left ${out.budget.remaining} of ${out.budget.limit} credits`,
+      ? 'No budget set'
+      : `Budget left ${out.budget.remaining} of ${out.budget.limit} credits`,
     out.balance.credits === null ? undefined : `account balance ${out.balance.credits} credits`,
   ].filter((s) => s !== undefined);
   lines.push(`${money.join('; ')}.`);
