@@ -237,7 +237,11 @@ describe('Seedance rules: refused before anything goes upstream, in generate_vid
     const h = await start();
     const result = await h.call('estimate_cost', { reference_video_urls: [url('v.mp4')] });
     expect(result.isError).toBeFalsy();
-    expect(textOf(result)).toMatch(/Not measured \(remote\): reference_video_urls\[0\]/);
+    const text = textOf(result);
+    expect(text).toMatch(
+      /Not measured \(a URL\): reference_video_urls\[0\]\. Seedance needs reference videos of 2-15 s/,
+    );
+    expect(text).not.toMatch(/px a side/);
   });
 });
 

@@ -11,6 +11,7 @@ import {
   MEDIA_FIELD_KIND,
   MEDIA_FIELDS,
   type MediaField,
+  type MediaKind,
   type MediaMeasure,
   mediaRefKind,
   mediaRuleBreaks,
@@ -45,6 +46,19 @@ function refsOf(params: MediaRefs): MediaRef[] {
   });
 }
 
+/** The limits Seedance holds media of these kinds to, in a sentence. */
+function limitsOf(kinds: ReadonlySet<MediaKind>): string {
+  const { image, referenceVideoSeconds, referenceAudioSeconds } = LIMITS;
+  const parts = [
+    kinds.has('image') &&
+      `images of ${image.minSide}-${image.maxSide} px a side (aspect ${image.minAspect}-${image.maxAspect})`,
+    kinds.has('video') &&
+      `reference videos of ${referenceVideoSeconds.min}-${referenceVideoSeconds.max} s in all (MP4 or MOV)`,
+    kinds.has('audio') && `reference audio of at most ${referenceAudioSeconds.max} s in all (MP3 or WAV)`,
+  ].filter((part) => part !== false);
+  return `Seedance needs ${parts.join(', ')}.`;
+}
+
 /** Reads bytes [start, end) of an open file through its handle: the file that was checked is the one measured. */
 function readerOf(file: LocalFile) {
   return async (start: number, end: number) => {
@@ -71,12 +85,13 @@ export async function measureMediaRefs(
   const close = async () => {
     await Promise.all([...files.values()].map((f) => f.handle.close().catch(() => {})));
   };
-  const unmeasured: { field: MediaField; index: number | undefined }[] = [];
+  const unmeasured: { field: MediaField; index: number | undefined; url: boolean }[] = [];
   try {
     const measures: MediaMeasure[] = [];
     for (const { field, index, ref } of refsOf(params)) {
-      if (mediaRefKind(ref) !== 'local') {
-        unmeasured.push({ field, index });
+      const kind = mediaRefKind(ref);
+      if (kind !== 'local') {
+        unmeasured.push({ field, index, url: kind === 'url' });
         continue;
       }
       const file = await openLocalMedia(ref, await accessScope(), MEDIA_FIELD_KIND[field]);
@@ -112,12 +127,13 @@ export async function measureMediaRefs(
     await close();
     throw error;
   }
-  const { image, referenceVideoSeconds, referenceAudioSeconds } = LIMITS;
+  // Asset URIs are left out: they came from upload_asset, from a file or URL the agent already chose.
+  const urls = unmeasured.filter((u) => u.url);
   const warnings =
-    unmeasured.length === 0
+    urls.length === 0
       ? []
       : [
-          `Not measured (remote): ${unmeasured.map((u) => refName(u.field, u.index)).join(', ')}. Seedance needs images of ${image.minSide}-${image.maxSide} px a side (aspect ${image.minAspect}-${image.maxAspect}), reference videos of ${referenceVideoSeconds.min}-${referenceVideoSeconds.max} s and reference audio of at most ${referenceAudioSeconds.max} s in all; local files are checked before anything is paid.`,
+          `Not measured (a URL): ${urls.map((u) => refName(u.field, u.index)).join(', ')}. ${limitsOf(new Set(urls.map((u) => MEDIA_FIELD_KIND[u.field])))} Local files are measured before anything is paid.`,
         ];
   return { files, warnings, close };
 }
