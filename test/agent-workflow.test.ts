@@ -270,6 +270,18 @@ describe('results that fit a context and say what matters', () => {
     expect(h.sim.jobCount).toBe(1);
   });
 
+  it('reaches progress 100 when the job completes, in the result and the last notification', async () => {
+    const h = await start();
+    const progress: number[] = [];
+    const result = await h.call(
+      'generate_video',
+      { prompt: PROMPT },
+      { onprogress: (p) => progress.push(p.progress) },
+    );
+    expect(structuredOf<VideoOutput>(result)).toMatchObject({ status: 'completed', progress: 100 });
+    expect(progress.at(-1)).toBe(100);
+  });
+
   it('names the numbers in next_step while a video renders', async () => {
     const h = await start({ sim: { processingMs: 60_000 } });
     const result = await h.call('generate_video', { prompt: PROMPT, wait_seconds: 0 });
