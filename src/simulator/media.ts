@@ -3,6 +3,10 @@
  * aspect ratio, and a last frame of the job's own colour (chained shots are then told apart). Videos are real H.264
  * and AAC: a one-second fixture per aspect ratio (shipped in assets/, encoded once at 24 fps with a key frame at
  * its start) whose packets are repeated and remuxed by mediabunny to the requested length, without re-encoding.
+ * The fixtures were made once, off the product, with `ffmpeg -f lavfi -i testsrc2=size=WxH:rate=24:duration=1 -f lavfi
+ * -i sine=frequency=440:sample_rate=48000:duration=1 -c:v libx264 -profile:v baseline -pix_fmt yuv420p -g 24 -crf 30
+ * -c:a aac -b:a 32k -shortest`, W x H being 336x144, 320x180, 240x180, 180x180, 180x240 and 180x320; nothing
+ * needs ffmpeg to run or test the project.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
