@@ -32,6 +32,7 @@ export const SERVER_INSTRUCTIONS = [
   'After a timeout or an error that says the outcome is unknown, repeat the same call with the same arguments: it resumes the original job instead of paying twice.',
   'Report the cost (credits charged, budget left) and the saved file path to the user.',
   'Local files (absolute paths) can be given directly to the media fields or uploaded first with upload_asset.',
+  "To chain shots, ask for return_last_frame and pass the result's last_frame.path as the next start_image.",
 ].join(' ');
 
 /**
