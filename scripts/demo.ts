@@ -3,6 +3,8 @@
  * estimates a plan, uploads the bundled sample image, generates a video that starts from it (printing progress as
  * it arrives), and prints the structured results and where the MP4 is.
  */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -31,6 +33,9 @@ const transport = new StdioClientTransport({
       process.platform === 'win32' ? ';' : ':',
     ),
     SEEDANCE_BUDGET_CREDITS: process.env.SEEDANCE_BUDGET_CREDITS ?? '200',
+    // --simulate keeps its jobs across restarts: each demo gets a fresh world (and budget), unless told otherwise.
+    SEEDANCE_STATE_DIR:
+      process.env.SEEDANCE_STATE_DIR ?? (await mkdtemp(join(tmpdir(), 'seedance-demo-state-'))),
     SEEDANCE_LOG_LEVEL: process.env.SEEDANCE_LOG_LEVEL ?? 'warn',
   } as Record<string, string>,
   stderr: 'inherit',

@@ -1,7 +1,7 @@
 /**
  * `seedance-mcp simulate` as a user runs it: the built binary, its one JSON line, the Seedance page's curl example
- * against it with the real curl, and the finished video read by the real ffprobe (installed by .ci/run; a missing
- * ffprobe fails the test rather than skipping it).
+ * against it with the real curl, and the finished video read by mediabunny (the pure-JavaScript media library the
+ * product measures media with): a real H.264 video of the requested length and shape.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { probeFile } from './helpers/media.js';
 import { TEST_KEY } from './helpers/simulator.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -145,22 +146,10 @@ describe('seedance-mcp simulate (built binary)', () => {
     const file = join(dir, 'video.mp4');
     await writeFile(file, Buffer.from(await videoRes.arrayBuffer()));
 
-    // A missing ffprobe rejects with ENOENT here: the test fails, it is never skipped.
-    const probe = await run('ffprobe', [
-      '-v',
-      'error',
-      '-select_streams',
-      'v:0',
-      '-show_entries',
-      'stream=codec_type,codec_name',
-      '-of',
-      'json',
-      file,
-    ]);
-    expect(probe.code, probe.stderr).toBe(0);
-    const streams = (JSON.parse(probe.stdout) as { streams: { codec_type: string; codec_name: string }[] })
-      .streams;
-    expect(streams).toEqual([{ codec_name: 'h264', codec_type: 'video' }]);
+    const media = await probeFile('video', file);
+    expect(media.codec).toBe('avc');
+    expect(media.seconds).toBeCloseTo(5, 1);
+    expect((media.width ?? 0) / (media.height ?? 1)).toBeCloseTo(16 / 9, 1);
 
     // stdout carried that one line and nothing else; the log went to stderr.
     expect(sim.rest()).toEqual([]);

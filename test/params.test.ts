@@ -1,6 +1,6 @@
 /**
  * The one Seedance parameter model: held against Apiframe's own spec (read from openapi.json, never restated here),
- * its defaults, the wire body, the 4k refusal, field-named errors, media references and the cross-field warnings.
+ * its defaults, the wire body, the 4k refusal, field-named errors, media references and Seedance's cross-field and media rules.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -8,11 +8,12 @@ import type * as z from 'zod';
 import { toJsonSchema } from '../src/core/json-schema.js';
 import {
   AgentSeedanceParams,
-  crossFieldWarnings,
   fieldIssues,
   LIMITS,
   MODEL,
+  mediaRuleBreaks,
   promptSchema,
+  ruleBreaks,
   UNPRICED_RESOLUTIONS,
   WireSeedanceParams,
   WireVideoRequest,
@@ -170,8 +171,12 @@ describe('the model against the seedance-2 branch of GenerateVideoRequest in ope
     for (const field of ['reference_image_urls', 'reference_video_urls', 'reference_audio_urls']) {
       const limit = max((specProps[field] as Schema).maxItems);
       const urls = (n: number) => Array.from({ length: n }, (_, i) => `https://example.com/${i}.bin`);
-      expect(WireSeedanceParams.safeParse({ [field]: urls(limit) }).success, field).toBe(true);
-      expect(WireSeedanceParams.safeParse({ [field]: urls(limit + 1) }).success, field).toBe(false);
+      // Reference audio needs a reference image beside it (a Seedance rule, not a count limit).
+      const beside = field === 'reference_audio_urls' ? { reference_image_urls: urls(1) } : {};
+      expect(WireSeedanceParams.safeParse({ ...beside, [field]: urls(limit) }).success, field).toBe(true);
+      expect(WireSeedanceParams.safeParse({ ...beside, [field]: urls(limit + 1) }).success, field).toBe(
+        false,
+      );
     }
   });
 });
@@ -380,12 +385,11 @@ describe('media references', () => {
   });
 });
 
-describe('crossFieldWarnings', () => {
+describe('ruleBreaks: Seedance rules refused by every schema of the model', () => {
   const img = 'https://example.com/i.png';
   const vid = 'https://example.com/v.mp4';
   const aud = 'https://example.com/a.mp3';
-  const codes = (params: Parameters<typeof crossFieldWarnings>[0]) =>
-    crossFieldWarnings(params).map((w) => w.code);
+  const codes = (params: Parameters<typeof ruleBreaks>[0]) => ruleBreaks(params).map((w) => w.code);
 
   it('is silent on clean requests', () => {
     expect(codes({})).toEqual([]);
@@ -401,40 +405,115 @@ describe('crossFieldWarnings', () => {
     ).toEqual([]);
   });
 
-  it('warns when first/last-frame mode is mixed with reference mode', () => {
+  it('refuses first/last-frame mode mixed with reference mode', () => {
     expect(codes({ start_image: img, reference_image_urls: [img] })).toEqual(['frames_with_references']);
     expect(codes({ start_image: img, end_image: img, reference_video_urls: [vid] })).toEqual([
       'frames_with_references',
     ]);
   });
 
-  it('warns when an end frame has no start frame', () => {
-    const warnings = crossFieldWarnings({ end_image: img });
-    expect(warnings.map((w) => w.code)).toEqual(['end_without_start']);
-    expect(warnings[0]?.fields).toContain('end_image');
-    expect(warnings[0]?.message).toMatch(/start_image/);
+  it('refuses an end frame without a start frame, naming both fields and the fix', () => {
+    const breaks = ruleBreaks({ end_image: img });
+    expect(breaks.map((w) => w.code)).toEqual(['end_without_start']);
+    expect(breaks[0]?.fields).toEqual(['end_image', 'start_image']);
+    expect(breaks[0]?.message).toMatch(/add the first frame as start_image/);
   });
 
-  it('warns when reference audio has no reference image or video', () => {
+  it('refuses reference audio without a reference image or video', () => {
     expect(codes({ reference_audio_urls: [aud] })).toEqual(['audio_without_visual_reference']);
   });
 
-  it('warns over the total reference count, and not at it', () => {
+  it('refuses over the total reference count, and not at it', () => {
     const over = {
       reference_image_urls: Array(9).fill(img),
       reference_video_urls: Array(3).fill(vid),
       reference_audio_urls: [aud],
     };
-    const warnings = crossFieldWarnings(over);
-    expect(warnings.map((w) => w.code)).toEqual(['too_many_references']);
-    expect(warnings[0]?.message).toContain(String(LIMITS.referenceFilesTotal));
-    expect(warnings[0]?.message).toContain('13');
+    const breaks = ruleBreaks(over);
+    expect(breaks.map((w) => w.code)).toEqual(['too_many_references']);
+    expect(breaks[0]?.message).toContain(String(LIMITS.referenceFilesTotal));
+    expect(breaks[0]?.message).toContain('13');
   });
 
-  it('is computed on a valid request: a warning is never a parse error', () => {
-    const params = AgentSeedanceParams.parse({ end_image: img, reference_audio_urls: [aud] });
-    expect(codes(params).sort()).toEqual(
-      ['audio_without_visual_reference', 'end_without_start', 'frames_with_references'].sort(),
+  it("makes the agent schema and the wire schema (the simulator's) refuse alike", () => {
+    for (const schema of [AgentSeedanceParams, WireSeedanceParams]) {
+      const parsed = schema.safeParse({ end_image: img, reference_audio_urls: [aud] });
+      expect(parsed.success).toBe(false);
+      const fields = fieldIssues((parsed as { error: z.ZodError }).error).map((i) => i.field);
+      expect(fields.sort()).toEqual(['end_image', 'reference_audio_urls', 'start_image'].sort());
+    }
+  });
+});
+
+describe('mediaRuleBreaks: measured media', () => {
+  const image = (width: number, height: number, bytes = 1000) =>
+    ({
+      field: 'reference_image_urls',
+      index: 0,
+      kind: 'image',
+      contentType: 'image/png',
+      bytes,
+      width,
+      height,
+    }) as const;
+  const clip = (field: 'reference_video_urls' | 'reference_audio_urls', seconds: number, index = 0) => ({
+    field,
+    index,
+    kind: field === 'reference_video_urls' ? ('video' as const) : ('audio' as const),
+    contentType: field === 'reference_video_urls' ? 'video/mp4' : 'audio/wav',
+    bytes: 1000,
+    seconds,
+  });
+
+  it('accepts images inside the pixel and aspect limits, at the limits too', () => {
+    expect(mediaRuleBreaks([image(300, 300), image(6000, 2400), image(1920, 1080)])).toEqual([]);
+  });
+
+  it('refuses images too small, too large or too narrow, naming the field', () => {
+    for (const [w, h] of [
+      [299, 400],
+      [6001, 3000],
+      [300, 800],
+    ] as const) {
+      const breaks = mediaRuleBreaks([image(w, h)]);
+      expect(breaks.map((b) => b.code)).toEqual(['image_out_of_limits']);
+      expect(breaks[0]?.fields).toEqual(['reference_image_urls[0]']);
+    }
+  });
+
+  it('judges reference videos by their total length: 2-15 s', () => {
+    expect(mediaRuleBreaks([clip('reference_video_urls', 1.5)]).map((b) => b.code)).toEqual([
+      'reference_video_length',
+    ]);
+    expect(mediaRuleBreaks([clip('reference_video_urls', 8), clip('reference_video_urls', 7, 1)])).toEqual(
+      [],
     );
+    expect(
+      mediaRuleBreaks([clip('reference_video_urls', 8), clip('reference_video_urls', 7.5, 1)]).map(
+        (b) => b.code,
+      ),
+    ).toEqual(['reference_video_length']);
+  });
+
+  it('judges only the maximum when some reference videos could not be measured (remote)', () => {
+    const short = [clip('reference_video_urls', 1)];
+    expect(mediaRuleBreaks(short, new Set(['reference_video_urls']))).toEqual([]);
+    const long = [clip('reference_video_urls', 16)];
+    expect(mediaRuleBreaks(long, new Set(['reference_video_urls']))[0]?.code).toBe('reference_video_length');
+  });
+
+  it('judges reference audio by its total length: at most 15 s', () => {
+    expect(mediaRuleBreaks([clip('reference_audio_urls', 15)])).toEqual([]);
+    expect(
+      mediaRuleBreaks([clip('reference_audio_urls', 10), clip('reference_audio_urls', 6, 1)])[0]?.code,
+    ).toBe('reference_audio_length');
+  });
+
+  it('takes reference videos as MP4 or MOV and reference audio as MP3 or WAV only', () => {
+    const webm = { ...clip('reference_video_urls', 5), contentType: 'video/webm' };
+    const ogg = { ...clip('reference_audio_urls', 5), contentType: 'audio/ogg' };
+    const breaks = mediaRuleBreaks([webm, ogg]);
+    expect(breaks.map((b) => b.fields[0])).toEqual(['reference_video_urls[0]', 'reference_audio_urls[0]']);
+    expect(breaks[0]?.message).toMatch(/video\/webm.*MP4 or MOV/);
   });
 });

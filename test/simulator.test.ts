@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { newIdempotencyKey } from '../src/apiframe/client.js';
 import { packageAsset } from '../src/core/package-files.js';
@@ -11,6 +12,7 @@ import { UPLOAD_LIMITS } from '../src/domain/media.js';
 import { MODEL } from '../src/domain/params.js';
 import { DEFAULT_PRICES, estimate } from '../src/domain/pricing.js';
 import { FAILURE_MARKER, type Simulator } from '../src/simulator/server.js';
+import { probeBytes } from './helpers/media.js';
 import { clientFor, TEST_KEY, useSimulator } from './helpers/simulator.js';
 import { waitUntil } from './helpers/wait.js';
 
@@ -535,9 +537,12 @@ describe('simulator: jobs', () => {
 describe('simulator: result files', () => {
   const env = useSimulator();
 
-  it('serves the committed MP4 as a completed job videoUrl, and the PNG as lastFrameUrl when asked', async () => {
+  it("serves a video of the requested length and shape, and a last frame of the job's own, when asked", async () => {
     const sim = await env.start();
-    const id = await submitted(sim, video('x', { return_last_frame: true }));
+    const id = await submitted(
+      sim,
+      video('x', { return_last_frame: true, duration: 6, aspect_ratio: '9:16' }),
+    );
     expect((await fetch(`${sim.url}/files/${id}/video.mp4`)).status).toBe(404);
     sim.forceJob(id, 'COMPLETED');
     const job = (await getJob(sim, id)).body;
@@ -547,16 +552,34 @@ describe('simulator: result files', () => {
     const videoRes = await fetch(result.videoUrl);
     expect(videoRes.status).toBe(200);
     expect(videoRes.headers.get('content-type')).toBe('video/mp4');
-    const videoBytes = Buffer.from(await videoRes.arrayBuffer());
-    expect(videoBytes.equals(await readFile(packageAsset('sim-video.mp4')))).toBe(true);
-    expect(videoBytes.subarray(4, 8).toString('ascii')).toBe('ftyp');
+    const media = await probeBytes('video', Buffer.from(await videoRes.arrayBuffer()));
+    expect(media).toMatchObject({ codec: 'avc', seconds: 6 });
+    expect((media.width ?? 0) / (media.height ?? 1)).toBeCloseTo(9 / 16, 2);
 
     const frameRes = await fetch(result.lastFrameUrl);
     expect(frameRes.status).toBe(200);
     expect(frameRes.headers.get('content-type')).toBe('image/png');
-    const frameBytes = Buffer.from(await frameRes.arrayBuffer());
-    expect(frameBytes.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
-    expect(frameBytes.equals(await readFile(packageAsset('sim-last-frame.png')))).toBe(true);
+    const frame = PNG.sync.read(Buffer.from(await frameRes.arrayBuffer()));
+    expect([frame.width, frame.height]).toEqual([360, 640]);
+
+    // Another job's last frame differs, so that chained shots can be told apart.
+    const other = await submitted(sim, video('y', { return_last_frame: true, aspect_ratio: '9:16' }));
+    sim.forceJob(other, 'COMPLETED');
+    const otherFrame = Buffer.from(
+      await (await fetch(`${sim.url}/files/${other}/last-frame.png`)).arrayBuffer(),
+    );
+    expect(PNG.sync.read(otherFrame).data.equals(frame.data)).toBe(false);
+  });
+
+  it('refuses what the server refuses: the Seedance rules are in the wire model too', async () => {
+    const sim = await env.start();
+    env.allowViolation(/seedanceParams/);
+    const answer = await call(sim, '/v2/videos/generate', {
+      body: video('x', { end_image: 'https://example.com/end.png' }),
+    });
+    expect(answer.status).toBe(400);
+    expect(JSON.stringify(answer.body)).toMatch(/end_image needs start_image/);
+    expect(sim.jobCount).toBe(0);
   });
 
   it('gives no lastFrameUrl when it was not asked for', async () => {
@@ -597,6 +620,27 @@ describe('simulator: uploads', () => {
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   }
 
+  it('measures what it is given, and refuses references that break the media rules the server checks', async () => {
+    const sim = await env.start({ assetProcessingMs: 0 });
+    env.allowViolation(/seedanceParams/);
+    const small = new PNG({ width: 200, height: 200 });
+    const uploaded = await upload(sim, PNG.sync.write(small), 'image/png', 'small.png');
+    expect(uploaded.status).toBe(201);
+    const asset = await call<{ assetId: string }>(sim, '/v2/assets/create', {
+      body: { url: uploaded.body.url, type: 'image' },
+    });
+    const answer = await call(sim, '/v2/videos/generate', {
+      body: video('x', { reference_image_urls: [`asset://${asset.body.assetId}`] }),
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.body).toMatchObject({
+      details: {
+        'seedanceParams.reference_image_urls.0': [expect.stringMatching(/200x200 px is outside 300-6000/)],
+      },
+    });
+    expect(sim.jobCount).toBe(0);
+  });
+
   const padded = (head: number[] | string, size = 256) => {
     const bytes = Buffer.alloc(size, 0x20);
     (typeof head === 'string' ? Buffer.from(head, 'latin1') : Buffer.from(head)).copy(bytes);
@@ -614,7 +658,7 @@ describe('simulator: uploads', () => {
     ],
     [
       'MP4',
-      async () => readFile(packageAsset('sim-video.mp4')),
+      async () => readFile(packageAsset('sim-video-16x9.mp4')),
       'application/octet-stream',
       'video',
       'video/mp4',
@@ -673,7 +717,7 @@ describe('simulator: uploads', () => {
 
   it('holds a video to the video limit, not the image one', async () => {
     const sim = await env.start();
-    const mp4 = await readFile(packageAsset('sim-video.mp4'));
+    const mp4 = await readFile(packageAsset('sim-video-16x9.mp4'));
     const bytes = Buffer.alloc(UPLOAD_LIMITS.image + 1);
     mp4.copy(bytes);
     const answer = await upload(sim, bytes, 'video/mp4', 'big.mp4');
@@ -946,7 +990,7 @@ describe('simulator: faults', () => {
     it('truncated: a download cut off before its content-length', async () => {
       const sim = await env.start();
       const url = await completedVideo(sim);
-      const full = await readFile(packageAsset('sim-video.mp4'));
+      const full = Buffer.from(await (await fetch(url)).arrayBuffer());
       sim.addFault({ route: 'file', kind: 'truncated' });
       const outcome = await raw(sim, 'GET', new URL(url).pathname);
       expect(outcome).toMatchObject({ kind: 'response', status: 200, complete: false });
@@ -973,7 +1017,7 @@ describe('simulator: faults', () => {
       const res = await fetch(url);
       expect(res.status).toBe(200);
       const bytes = Buffer.from(await res.arrayBuffer());
-      expect(bytes.equals(await readFile(packageAsset('sim-video.mp4')))).toBe(false);
+      expect(bytes.subarray(4, 8).toString('latin1')).not.toBe('ftyp');
       expect(bytes.toString('latin1')).toContain('<html>');
     });
 

@@ -1,6 +1,6 @@
 /** The built binary over stdio, driven by the SDK's own Client, as Claude Desktop or an IDE starts it. */
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { access, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -22,8 +22,8 @@ afterEach(async () => {
   await Promise.all(clients.splice(0).map(({ client }) => client.close()));
 });
 
-async function connect(env: Record<string, string>, args: string[] = []) {
-  const dir = await tempDir('seedance-stdio-');
+async function connect(env: Record<string, string>, args: string[] = [], home?: string) {
+  const dir = home ?? (await tempDir('seedance-stdio-'));
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [BIN, ...args],
@@ -101,6 +101,32 @@ describe('the built binary over stdio', () => {
     const out = structuredOf<VideoOutput>(result);
     expect(out).toMatchObject({ status: 'completed', simulated: true });
     expect(textOf(result)).toContain('[simulated]');
+  });
+
+  it('--simulate keeps its world in SEEDANCE_STATE_DIR, apart from the real ledger: a restart finds its jobs', async () => {
+    const first = await connect({ SEEDANCE_SIMULATED_JOB_SECONDS: '0' }, ['--simulate']);
+    const made = structuredOf<VideoOutput>(
+      (await first.client.callTool({
+        name: 'generate_video',
+        arguments: { prompt: 'before the restart', duration: 4 },
+      })) as CallToolResult,
+    );
+    expect(made.status).toBe('completed');
+    await first.client.close();
+    await access(join(first.dir, 'state', 'simulated', 'simulator.json'));
+    expect(await readdir(join(first.dir, 'state'))).toEqual(['simulated']);
+
+    const second = await connect({ SEEDANCE_SIMULATED_JOB_SECONDS: '0' }, ['--simulate'], first.dir);
+    const found = (await second.client.callTool({
+      name: 'get_video',
+      arguments: { job_id: made.job_id },
+    })) as CallToolResult;
+    expect(found.isError, textOf(found)).toBeFalsy();
+    expect(structuredOf<VideoOutput>(found)).toMatchObject({
+      job_id: made.job_id,
+      status: 'completed',
+      video: { path: made.video?.path },
+    });
   });
 
   it('without a key, starts anyway: estimate_cost works and the other tools name APIFRAME_API_KEY', async () => {

@@ -115,7 +115,7 @@ export const SETTINGS = {
   ),
   stateDir: setting(
     'SEEDANCE_STATE_DIR',
-    'Folder of the spend ledger (jobs, budget, upload cache), shared by every server process of the user.',
+    'Folder of the spend ledger (jobs, budget, upload cache), shared by every server process of the user; `--simulate` keeps its own ledger and simulated world in its `simulated` subfolder.',
     '`$XDG_STATE_HOME/seedance-mcp` or `~/.local/state/seedance-mcp` on Linux, `~/Library/Application Support/seedance-mcp` on macOS, `%LOCALAPPDATA%\\seedance-mcp` on Windows',
     absolutePath,
     defaultStateDir,
@@ -143,7 +143,7 @@ export const SETTINGS = {
   ),
   allowedDirs: setting(
     'SEEDANCE_ALLOWED_DIRS',
-    `Folders local files may be read from (separated by \`${delimiter}\`), narrowed further by the client's MCP roots when it declares them.`,
+    `Folders local files may be read from (separated by \`${delimiter}\`), narrowed further by the client's MCP roots when it declares them. The videos and last frames in \`SEEDANCE_OUTPUT_DIR\` are always readable, to chain shots.`,
     'the home folder',
     z
       .string()

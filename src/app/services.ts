@@ -1,9 +1,11 @@
 /**
  * Everything a tool call needs, built once from the configuration: the Apiframe client, the ledger, the price
- * table, the job and asset services. With `simulate`, an in-process simulator stands in for Apiframe and the ledger
- * lives in memory (the simulator's jobs die with the process, so they must not outlive it in a ledger either).
+ * table, the job and asset services. With `simulate`, an in-process simulator stands in for Apiframe; it keeps its
+ * world, and the server its ledger, in a folder of their own inside SEEDANCE_STATE_DIR, apart from the real ledger,
+ * so that a restart in simulate mode finds the earlier jobs as it would against Apiframe.
  */
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { AccountCache } from '../apiframe/account.js';
 import { ApiframeClient } from '../apiframe/client.js';
 import { BACKOFF } from '../apiframe/http.js';
@@ -15,7 +17,7 @@ import { AssetService } from '../inputs/assets.js';
 import { realDirs } from '../inputs/local-files.js';
 import { JobService } from '../jobs/service.js';
 import { DEFAULT_POLL, type PollSchedule } from '../jobs/watcher.js';
-import { createMemoryLedger, openFileLedger } from '../ledger/index.js';
+import { openFileLedger } from '../ledger/index.js';
 import type { Ledger } from '../ledger/types.js';
 import { simulatedTiming } from '../simulator/timing.js';
 import { type Config, SETTINGS } from './config.js';
@@ -50,6 +52,11 @@ export interface ServiceOverrides {
   assetActivationMs?: number;
 }
 
+/** Where simulate mode keeps its ledger and the simulator's world: never beside the real ledger. */
+export function simulatedStateDir(config: Pick<Config, 'stateDir'>): string {
+  return join(config.stateDir, 'simulated');
+}
+
 export async function loadPrices(config: Config): Promise<PriceTable> {
   if (config.pricesFile === undefined) return DEFAULT_PRICES;
   let text: string;
@@ -75,7 +82,11 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   let closeSimulator: (() => Promise<void>) | undefined;
   if (config.simulate) {
     const { startSimulator } = await import('../simulator/server.js');
-    const simulator = await startSimulator({ ...simulatedTiming(config.simulatedJobSeconds), prices });
+    const simulator = await startSimulator({
+      ...simulatedTiming(config.simulatedJobSeconds),
+      prices,
+      stateFile: join(simulatedStateDir(config), 'simulator.json'),
+    });
     baseUrl = simulator.url;
     apiKey = SIMULATED_API_KEY;
     closeSimulator = () => simulator.close();
@@ -94,9 +105,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const ledgerOptions = { budgetLimit: config.budgetCredits ?? null, period: config.budgetPeriod };
   const ledger =
     overrides.ledger ??
-    (config.simulate
-      ? createMemoryLedger(ledgerOptions)
-      : await openFileLedger(config.stateDir, ledgerOptions));
+    (await openFileLedger(config.simulate ? simulatedStateDir(config) : config.stateDir, ledgerOptions));
   const account = new AccountCache(client);
   const jobs = new JobService(client, ledger, account, prices, {
     poll: overrides.poll ?? DEFAULT_POLL,

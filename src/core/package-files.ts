@@ -12,7 +12,7 @@ export function packageRoot(): string {
   if (root !== undefined) return root;
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'assets', 'sim-video.mp4'))) {
+    if (existsSync(join(dir, 'assets', 'sim-video-16x9.mp4'))) {
       root = dir;
       return dir;
     }

@@ -20,8 +20,16 @@ export const LIMITS = {
   reference_image_urls: 9,
   reference_video_urls: 3,
   reference_audio_urls: 3,
-  /** Upstream rule (medium confidence): reference files in all. */
+  /** Upstream rules (medium confidence, third-party copies of ByteDance's docs): reference files in all, */
   referenceFilesTotal: 12,
+  /** every image's sides and shape, */
+  image: { minSide: 300, maxSide: 6000, minAspect: 0.4, maxAspect: 2.5, maxBytes: 30 * 1024 * 1024 },
+  /** the reference videos' length in all and their formats, */
+  referenceVideoSeconds: { min: 2, max: 15 },
+  referenceVideoTypes: ['video/mp4', 'video/quicktime'],
+  /** and the reference audio's length in all and its formats. */
+  referenceAudioSeconds: { max: 15 },
+  referenceAudioTypes: ['audio/mpeg', 'audio/wav'],
   idempotencyKey: 255,
   mediaRef: 2048,
 } as const;
@@ -170,13 +178,13 @@ function seedanceFields<Ref extends z.ZodType<string, string>>(ref: Ref) {
       .describe('adaptive: as the input image.'),
     start_image: ref
       .optional()
-      .describe('First frame: http(s) URL, asset://{id} (upload_asset) or absolute local path.'),
+      .describe('First frame: URL, asset://{id} or local path (to chain: last_frame.path).'),
     end_image: ref.optional().describe('Last frame; needs start_image.'),
     reference_image_urls: z
       .array(ref)
       .max(LIMITS.reference_image_urls)
       .optional()
-      .describe('Images for subjects or style.'),
+      .describe('Subject/style images; not with start_image.'),
     reference_video_urls: z
       .array(ref)
       .max(LIMITS.reference_video_urls)
@@ -209,11 +217,11 @@ export const promptSchema = z
 
 /** Parameter fields as an agent gives them: media references may also be local files. */
 export const agentParamFields = seedanceFields(agentRef);
-export const AgentSeedanceParams = z.strictObject(agentParamFields);
+export const AgentSeedanceParams = withSeedanceRules(z.strictObject(agentParamFields));
 export type AgentSeedanceParams = z.output<typeof AgentSeedanceParams>;
 
 /** `seedanceParams` as Apiframe accepts it. */
-export const WireSeedanceParams = z.strictObject(seedanceFields(remoteRef));
+export const WireSeedanceParams = withSeedanceRules(z.strictObject(seedanceFields(remoteRef)));
 export type WireSeedanceParams = z.output<typeof WireSeedanceParams>;
 
 export const WEBHOOK_EVENTS = ['progress', 'completed', 'failed'] as const;
@@ -243,7 +251,7 @@ export function wireBody(request: ResolvedRequest): WireVideoRequest {
   return { model: MODEL, prompt: request.prompt, seedanceParams };
 }
 
-export function referenceCount(params: Pick<WireSeedanceParams, MediaField>): number {
+export function referenceCount(params: Partial<Record<MediaField, string | string[] | undefined>>): number {
   return (
     (params.reference_image_urls?.length ?? 0) +
     (params.reference_video_urls?.length ?? 0) +
@@ -251,59 +259,173 @@ export function referenceCount(params: Pick<WireSeedanceParams, MediaField>): nu
   );
 }
 
-export interface ParamWarning {
+/** A Seedance rule a request breaks: refused before anything is uploaded or sent, by the server and simulator alike. */
+export interface RuleBreak {
   code: string;
-  fields: string[];
+  /** The field the break is reported on first, then the others involved. */
+  fields: [string, ...string[]];
+  /** What is wrong and how to fix it. */
   message: string;
 }
 
+const REFERENCE_FIELDS = ['reference_image_urls', 'reference_video_urls', 'reference_audio_urls'] as const;
+
 /**
- * Seedance's own cross-field rules, known only from third-party copies of ByteDance's docs: reported beside a valid
- * request so the agent can fix it before paying, never enforced, since Apiframe's handling of them is unknown.
+ * Seedance's cross-field rules (known from third-party copies of ByteDance's docs): a request that breaks one is
+ * either refused upstream or generated without honouring its inputs, so it is refused before it costs anything.
  */
-export function crossFieldWarnings(params: Pick<AgentSeedanceParams, MediaField>): ParamWarning[] {
-  const warnings: ParamWarning[] = [];
-  const frameMode = params.start_image !== undefined || params.end_image !== undefined;
+export function ruleBreaks(params: Partial<Record<MediaField, string | string[] | undefined>>): RuleBreak[] {
+  const breaks: RuleBreak[] = [];
   const refs = referenceCount(params);
-  if (frameMode && refs > 0) {
-    warnings.push({
-      code: 'frames_with_references',
-      fields: [
-        'start_image',
-        'end_image',
-        'reference_image_urls',
-        'reference_video_urls',
-        'reference_audio_urls',
-      ],
-      message:
-        'Seedance treats first/last-frame mode and reference mode as exclusive: use start_image/end_image or reference_*_urls, not both.',
-    });
-  }
+  const visualRefs = (params.reference_image_urls?.length ?? 0) + (params.reference_video_urls?.length ?? 0);
   if (params.end_image !== undefined && params.start_image === undefined) {
-    warnings.push({
+    breaks.push({
       code: 'end_without_start',
       fields: ['end_image', 'start_image'],
-      message: 'end_image needs a start_image as well.',
+      message:
+        'end_image needs start_image: add the first frame as start_image, or give this image as start_image alone.',
     });
   }
-  if (
-    (params.reference_audio_urls?.length ?? 0) > 0 &&
-    (params.reference_image_urls?.length ?? 0) + (params.reference_video_urls?.length ?? 0) === 0
-  ) {
-    warnings.push({
+  if ((params.start_image !== undefined || params.end_image !== undefined) && refs > 0) {
+    breaks.push({
+      code: 'frames_with_references',
+      fields: ['start_image', 'end_image', ...REFERENCE_FIELDS],
+      message:
+        'first/last-frame mode (start_image, end_image) and reference mode (reference_*_urls) are exclusive: keep one of them and drop the other.',
+    });
+  }
+  if ((params.reference_audio_urls?.length ?? 0) > 0 && visualRefs === 0) {
+    breaks.push({
       code: 'audio_without_visual_reference',
-      fields: ['reference_audio_urls'],
-      message: 'reference_audio_urls needs at least one reference image or video.',
+      fields: ['reference_audio_urls', 'reference_image_urls', 'reference_video_urls'],
+      message:
+        'reference_audio_urls needs a reference image or video too: add reference_image_urls or reference_video_urls, or drop the audio.',
     });
   }
   if (refs > LIMITS.referenceFilesTotal) {
-    warnings.push({
+    breaks.push({
       code: 'too_many_references',
-      fields: ['reference_image_urls', 'reference_video_urls', 'reference_audio_urls'],
-      message: `Seedance accepts at most ${LIMITS.referenceFilesTotal} reference files in all; ${refs} were given.`,
+      fields: [...REFERENCE_FIELDS],
+      message: `at most ${LIMITS.referenceFilesTotal} reference files in all (images, videos and audio together); ${refs} were given: drop ${refs - LIMITS.referenceFilesTotal}.`,
     });
   }
-  return warnings;
+  return breaks;
+}
+
+type WithMediaFields = z.ZodType<Partial<Record<MediaField, string | string[] | undefined>>>;
+
+/**
+ * The schema with the rules as zod issues: every schema that holds Seedance parameters (the agent's, the wire's and
+ * so the simulator's, each tool's) is made with this. They judge a request only once each field is valid.
+ */
+export function withSeedanceRules<S extends WithMediaFields>(schema: S): S {
+  return schema.superRefine(
+    (params, ctx) => {
+      for (const rule of ruleBreaks(params)) {
+        ctx.addIssue({ code: 'custom', path: [rule.fields[0]], message: rule.message });
+      }
+    },
+    { when: (payload) => payload.issues.length === 0 },
+  );
+}
+
+/** A reference as an agent names it: `start_image`, or `reference_image_urls[2]` for one in an array. */
+export function refName(field: MediaField, index: number | undefined): string {
+  return index === undefined ? field : `${field}[${index}]`;
+}
+
+/** What was read from a media file's bytes: its size, and its pixels or its length when the kind has them. */
+export interface MediaMeasure {
+  field: MediaField;
+  /** Position in a reference array; undefined for start_image and end_image. */
+  index: number | undefined;
+  kind: MediaKind;
+  /** As sniffed from the bytes (media.ts). */
+  contentType: string;
+  bytes: number;
+  width?: number | undefined;
+  height?: number | undefined;
+  seconds?: number | undefined;
+}
+
+/**
+ * The media rules, judged on measured files: each image alone, reference videos and audio by their total length.
+ * `unmeasured` names the fields that also hold references not measured (remote files): their totals can only grow,
+ * so only the maxima are judged for them.
+ */
+export function mediaRuleBreaks(
+  measures: readonly MediaMeasure[],
+  unmeasured: ReadonlySet<MediaField> = new Set(),
+): RuleBreak[] {
+  const breaks: RuleBreak[] = [];
+  const { image, referenceVideoSeconds, referenceAudioSeconds } = LIMITS;
+  for (const m of measures) {
+    if (m.kind !== 'image') continue;
+    const field = refName(m.field, m.index);
+    const problems: string[] = [];
+    if (m.bytes > image.maxBytes)
+      problems.push(`${Math.round(m.bytes / 1024 / 1024)} MB is over ${image.maxBytes / 1024 / 1024} MB`);
+    if (m.width !== undefined && m.height !== undefined) {
+      const small = Math.min(m.width, m.height);
+      const large = Math.max(m.width, m.height);
+      const aspect = m.width / m.height;
+      if (small < image.minSide || large > image.maxSide)
+        problems.push(`${m.width}x${m.height} px is outside ${image.minSide}-${image.maxSide} px a side`);
+      if (aspect < image.minAspect || aspect > image.maxAspect)
+        problems.push(
+          `its aspect ${aspect.toFixed(2)} (width/height) is outside ${image.minAspect}-${image.maxAspect}`,
+        );
+    }
+    if (problems.length > 0) {
+      breaks.push({
+        code: 'image_out_of_limits',
+        fields: [field],
+        message: `${problems.join('; ')}: resize or crop the image to fit, then call again.`,
+      });
+    }
+  }
+  const formats = [
+    ['reference_video_urls', LIMITS.referenceVideoTypes, 'MP4 or MOV'],
+    ['reference_audio_urls', LIMITS.referenceAudioTypes, 'MP3 or WAV'],
+  ] as const;
+  for (const [field, types, names] of formats) {
+    for (const m of measures) {
+      if (m.field !== field || (types as readonly string[]).includes(m.contentType)) continue;
+      breaks.push({
+        code: 'reference_format',
+        fields: [refName(field, m.index)],
+        message: `is ${m.contentType}, and Seedance takes ${names} here: convert it, then call again.`,
+      });
+    }
+  }
+  const total = (field: MediaField) =>
+    measures.filter((m) => m.field === field).reduce((sum, m) => sum + (m.seconds ?? 0), 0);
+  const videoSeconds = total('reference_video_urls');
+  if (
+    measures.some((m) => m.field === 'reference_video_urls') &&
+    ((videoSeconds < referenceVideoSeconds.min && !unmeasured.has('reference_video_urls')) ||
+      videoSeconds > referenceVideoSeconds.max)
+  ) {
+    breaks.push({
+      code: 'reference_video_length',
+      fields: ['reference_video_urls'],
+      message: `reference videos must last ${referenceVideoSeconds.min}-${referenceVideoSeconds.max} s in all; these last ${videoSeconds.toFixed(1)} s: trim, add or drop videos to fit.`,
+    });
+  }
+  const audioSeconds = total('reference_audio_urls');
+  if (audioSeconds > referenceAudioSeconds.max) {
+    breaks.push({
+      code: 'reference_audio_length',
+      fields: ['reference_audio_urls'],
+      message: `reference audio may last at most ${referenceAudioSeconds.max} s in all; these last ${audioSeconds.toFixed(1)} s: trim or drop audio files.`,
+    });
+  }
+  return breaks;
+}
+
+/** Rule breaks as field issues, for an InvalidArgumentsError. */
+export function ruleIssues(breaks: readonly RuleBreak[]): FieldIssue[] {
+  return breaks.map((b) => ({ field: b.fields[0], message: b.message }));
 }
 
 /** Issues named in one answer; the rest are counted. */

@@ -72,6 +72,74 @@ export function parsePriceTable(json: unknown, base: PriceTable = DEFAULT_PRICES
   return table as PriceTable;
 }
 
+/** A planned video with how many of it. */
+export type PlannedPrice = PricedParams & { count: number };
+
+export function planTotal(plan: readonly PlannedPrice[], prices: PriceTable = DEFAULT_PRICES): number {
+  return plan.reduce((sum, video) => sum + estimate(video, prices).credits * video.count, 0);
+}
+
+export interface PlanOption {
+  change: string;
+  plan: PlannedPrice[];
+  total: number;
+}
+
+/**
+ * Plan-wide changes that bring a plan within `maxCredits`: every shot at a lower resolution, every shot shorter,
+ * fewer shots (the first ones kept), or no reference videos. Each is the least change of its kind that fits; the
+ * list is best first, the one keeping the most of the plan (the highest total) at the top.
+ */
+export function planOptions(
+  plan: readonly PlannedPrice[],
+  maxCredits: number,
+  prices: PriceTable = DEFAULT_PRICES,
+): PlanOption[] {
+  const options: PlanOption[] = [];
+  const add = (change: string, candidate: PlannedPrice[]) => {
+    const total = planTotal(candidate, prices);
+    if (total <= maxCredits && candidate.length > 0) options.push({ change, plan: candidate, total });
+  };
+  const highest = Math.max(...plan.map((v) => RESOLUTIONS.indexOf(v.resolution)));
+  for (let i = highest - 1; i >= 0; i--) {
+    const cap = RESOLUTIONS[i];
+    if (cap === undefined) continue;
+    const capped = plan.map((v) => (RESOLUTIONS.indexOf(v.resolution) > i ? { ...v, resolution: cap } : v));
+    if (planTotal(capped, prices) <= maxCredits) {
+      add(`every shot at ${cap} at most`, capped);
+      break;
+    }
+  }
+  const longest = Math.max(...plan.map((v) => v.duration));
+  for (let d = longest - 1; d >= LIMITS.duration.min; d--) {
+    const shorter = plan.map((v) => ({ ...v, duration: Math.min(v.duration, d) }));
+    if (planTotal(shorter, prices) <= maxCredits) {
+      add(`every shot ${d} s at most`, shorter);
+      break;
+    }
+  }
+  const shots = plan.reduce((n, v) => n + v.count, 0);
+  for (let keep = shots - 1; keep >= 1; keep--) {
+    let left = keep;
+    const fewer = plan.flatMap((v) => {
+      const count = Math.min(v.count, left);
+      left -= count;
+      return count > 0 ? [{ ...v, count }] : [];
+    });
+    if (planTotal(fewer, prices) <= maxCredits) {
+      add(`only the first ${keep} of ${shots} videos`, fewer);
+      break;
+    }
+  }
+  if (plan.some((v) => (v.reference_video_urls?.length ?? 0) > 0)) {
+    add(
+      'no reference_video_urls in any shot',
+      plan.map(({ reference_video_urls: _dropped, ...rest }) => rest),
+    );
+  }
+  return options.sort((a, b) => b.total - a.total);
+}
+
 export interface CheaperOption {
   change: string;
   params: PricedParams;

@@ -10,16 +10,10 @@ import { AssetError, NotFoundError } from '../core/errors.js';
 import { quoted, sanitize } from '../core/redact.js';
 import { sleep } from '../core/sleep.js';
 import { SNIFF_BYTES, sniffMedia } from '../domain/media.js';
-import {
-  assetUri,
-  MEDIA_FIELD_KIND,
-  MEDIA_FIELDS,
-  type MediaField,
-  type MediaKind,
-  mediaRefKind,
-} from '../domain/params.js';
+import { assetUri, MEDIA_FIELDS, type MediaField, type MediaKind, refName } from '../domain/params.js';
 import type { Ledger } from '../ledger/types.js';
-import { type AccessScope, hashOpenFile, openLocalMedia } from './local-files.js';
+import { type AccessScope, hashOpenFile, type LocalFile, openLocalMedia } from './local-files.js';
+import { measureMediaRefs } from './measure.js';
 
 export interface AssetResult {
   assetUri: string;
@@ -77,6 +71,15 @@ export class AssetService {
     ctx: AssetCallContext,
   ): Promise<AssetResult> {
     const file = await openLocalMedia(given, ctx.scope, expectKind);
+    try {
+      return await this.fromOpenFile(file, ctx);
+    } finally {
+      await file.handle.close();
+    }
+  }
+
+  /** Uploads (or finds in the cache) a local file already opened and checked; the caller closes it. */
+  async fromOpenFile(file: LocalFile, ctx: AssetCallContext): Promise<AssetResult> {
     let early: { upload: Promise<Upload>; abort: AbortController } | undefined;
     try {
       const stat = await file.handle.stat();
@@ -160,7 +163,6 @@ export class AssetService {
         early.abort.abort();
         await early.upload.catch(() => {});
       }
-      await file.handle.close();
     }
   }
 
@@ -264,29 +266,35 @@ function isFailed(status: string | undefined): boolean {
 
 /**
  * The agent's media references with every local file replaced by the asset it was uploaded as (reusing earlier
- * uploads of the same bytes). URLs and asset URIs pass through unchanged.
+ * uploads of the same bytes). Every local file is measured against Seedance's media rules before the first upload.
+ * URLs and asset URIs pass through unchanged; the warnings name what could not be measured.
  */
 export async function resolveMediaRefs<P extends Partial<Record<MediaField, string | string[] | undefined>>>(
   params: P,
   assets: AssetService,
   ctx: AssetCallContext,
-): Promise<P> {
-  const resolved: Record<string, unknown> = { ...params };
-  const one = async (field: MediaField, ref: string) =>
-    mediaRefKind(ref) === 'local'
-      ? (await assets.fromLocal(ref, MEDIA_FIELD_KIND[field], ctx)).assetUri
-      : ref;
-  for (const field of MEDIA_FIELDS) {
-    const value = params[field];
-    if (value === undefined) continue;
-    if (!Array.isArray(value)) {
-      resolved[field] = await one(field, value as string);
-      continue;
+): Promise<{ params: P; warnings: string[] }> {
+  const measured = await measureMediaRefs(params, async () => ctx.scope);
+  try {
+    const resolved: Record<string, unknown> = { ...params };
+    const one = async (field: MediaField, index: number | undefined, ref: string) => {
+      const file = measured.files.get(refName(field, index));
+      return file === undefined ? ref : (await assets.fromOpenFile(file, ctx)).assetUri;
+    };
+    for (const field of MEDIA_FIELDS) {
+      const value = params[field];
+      if (value === undefined) continue;
+      if (!Array.isArray(value)) {
+        resolved[field] = await one(field, undefined, value as string);
+        continue;
+      }
+      // One at a time: the same file named twice is then uploaded once and found in the cache the second time.
+      const refs: string[] = [];
+      for (const [index, ref] of value.entries()) refs.push(await one(field, index, ref));
+      resolved[field] = refs;
     }
-    // One at a time: the same file named twice is then uploaded once and found in the cache the second time.
-    const refs: string[] = [];
-    for (const ref of value) refs.push(await one(field, ref));
-    resolved[field] = refs;
+    return { params: resolved as P, warnings: measured.warnings };
+  } finally {
+    await measured.close();
   }
-  return resolved as P;
 }

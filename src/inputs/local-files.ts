@@ -1,6 +1,8 @@
 /**
  * Local files an agent names (for upload_asset and the reference fields) are read only inside the allowed
- * folders: SEEDANCE_ALLOWED_DIRS, narrowed by the client's MCP roots when it declares them. Symlinks are resolved
+ * folders: SEEDANCE_ALLOWED_DIRS, narrowed by the client's MCP roots when it declares them. The one exception is the
+ * server's own output folder: the videos and last frames it wrote there are read whatever those say, so that a
+ * result's last frame can start the next shot. Symlinks are resolved
  * before the check, hidden files and folders are refused, and the file that is checked is the file that is read:
  * it is opened once, without following a final symlink, and every later check and read uses that handle.
  */
@@ -21,11 +23,18 @@ import {
 } from '../domain/media.js';
 import type { MediaKind } from '../domain/params.js';
 
+const WIDEN_ALLOWED = "ask the user to add its folder to SEEDANCE_ALLOWED_DIRS in the server's environment.";
+const WIDEN_BOTH =
+  "ask the user to add its folder to SEEDANCE_ALLOWED_DIRS in the server's environment and to the client's roots.";
+const WIDEN_ROOTS = "ask the user to add its folder to the client's roots (the workspace folders it shares).";
+
 export interface AccessScope {
   /** Real paths (symlinks resolved) of the folders files may come from. */
   allowedDirs: readonly string[];
   /** Real paths of the client's MCP roots, when it declared any: a file must be inside one of these too. */
   roots?: readonly string[] | undefined;
+  /** Real path of the server's output folder: the files it wrote there are read whatever the two above say. */
+  outputDir?: string | undefined;
 }
 
 export interface LocalFile extends UploadSource {
@@ -88,21 +97,32 @@ export async function checkAccess(given: string, scope: AccessScope): Promise<st
       'Check the path: give the absolute path of an existing file.',
     );
   }
+  // The server's own results (a last frame to chain from) are trusted inputs; a hidden file there is not one of them.
+  const output = scope.outputDir === undefined ? undefined : within(scope.outputDir, real);
+  if (output !== undefined && output !== '' && hiddenSegment(output) === undefined) return real;
   const allowed = [...scope.allowedDirs];
   const containing = allowed.map((dir) => ({ dir, rel: within(dir, real) })).find((m) => m.rel !== undefined);
+  const inRoots = scope.roots?.some((root) => within(root, real) !== undefined);
   if (containing?.rel === undefined) {
+    // A file in a declared root is kept out by SEEDANCE_ALLOWED_DIRS alone: that is the setting to change.
     throw new PathNotAllowedError(
       given,
       allowed,
       'is outside the folders this server may read (symlinks resolved)',
+      inRoots === false ? WIDEN_BOTH : WIDEN_ALLOWED,
     );
   }
   const hidden = hiddenSegment(containing.rel) ?? hiddenSegment(within(containing.dir, lexical) ?? '');
   if (hidden !== undefined) {
-    throw new PathNotAllowedError(given, allowed, `is or lies in a hidden file or folder (${hidden})`);
+    throw new PathNotAllowedError(
+      given,
+      allowed,
+      `is or lies in a hidden file or folder (${hidden})`,
+      'rename it so that no part of its path starts with a dot.',
+    );
   }
-  if (scope.roots !== undefined && !scope.roots.some((root) => within(root, real) !== undefined)) {
-    throw new PathNotAllowedError(given, scope.roots, "is outside the client's declared roots");
+  if (scope.roots !== undefined && inRoots !== true) {
+    throw new PathNotAllowedError(given, scope.roots, "is outside the client's declared roots", WIDEN_ROOTS);
   }
   return real;
 }
@@ -156,6 +176,7 @@ async function checkOpenFile(
       given,
       [],
       'has more than one hard link, so where it really lives cannot be checked',
+      'copy the file (a copy has one link) and give the copy.',
     );
   }
   const head = Buffer.alloc(SNIFF_BYTES);

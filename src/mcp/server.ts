@@ -32,6 +32,7 @@ export const SERVER_INSTRUCTIONS = [
   'After a timeout or an error that says the outcome is unknown, repeat the same call with the same arguments: it resumes the original job instead of paying twice.',
   'Report the cost (credits charged, budget left) and the saved file path to the user.',
   'Local files (absolute paths) can be given directly to the media fields or uploaded first with upload_asset.',
+  "To chain shots, ask for return_last_frame and pass the result's last_frame.path as the next start_image.",
 ].join(' ');
 
 /**
@@ -88,7 +89,8 @@ function errorResult(error: unknown, toolName: string): CallToolResult {
 function progressSender(send: (progress: number, message: string) => Promise<void>) {
   let last = -1;
   return (percent: number, message: string) => {
-    const next = Math.min(99.99, Math.max(percent, last + 0.01));
+    // 100 only when a tool says it is done; until then the increments stop just short of it.
+    const next = percent >= 100 ? 100 : Math.min(99.99, Math.max(percent, last + 0.01));
     if (next <= last) return;
     last = next;
     send(Math.round(next * 100) / 100, message).catch((error: unknown) =>
@@ -165,6 +167,8 @@ export function buildServer(services: Services): Server {
       accessScope: async (): Promise<AccessScope> => ({
         allowedDirs: services.allowedDirs,
         roots: await clientRoots(),
+        // Resolved per call: the folder is created by the first download.
+        outputDir: (await realDirs([services.config.outputDir]))[0],
       }),
       startedAt: services.now(),
       rawArgs,

@@ -1,30 +1,20 @@
-/** Result files (`/files/{jobId}/video.mp4`, `last-frame.png`), served from the package's fixtures once a job completes. */
-import { readFile } from 'node:fs/promises';
+/**
+ * Result files (`/files/{jobId}/video.mp4`, `last-frame.png`) once a job completes: made for the job (its length,
+ * its aspect ratio, its own last frame) by media.ts.
+ */
 import type { ServerResponse } from 'node:http';
-import { packageAsset } from '../core/package-files.js';
+import { DEFAULTS } from '../domain/params.js';
 import { jobStatus } from './clock.js';
 import type { Fault } from './faults.js';
 import { holdBack, type RecordedExchange, send } from './http.js';
+import type { SimulatedMedia } from './media.js';
 import type { SimState } from './state.js';
 import { stall, strikeAfter } from './strike.js';
-
-export interface ResultFixtures {
-  video: Buffer;
-  frame: Buffer;
-}
-
-export async function loadFixtures(): Promise<ResultFixtures> {
-  const [video, frame] = await Promise.all([
-    readFile(packageAsset('sim-video.mp4')),
-    readFile(packageAsset('sim-last-frame.png')),
-  ]);
-  return { video, frame };
-}
 
 /** A result file, with the faults that strike after the work (a download cut off, held back, spoiled, lost). */
 export async function serveFile(
   state: SimState,
-  fixtures: ResultFixtures,
+  media: SimulatedMedia,
   res: ServerResponse,
   pathname: string,
   entry: RecordedExchange,
@@ -38,7 +28,11 @@ export async function serveFile(
     return;
   }
   const isVideo = match?.[2] === 'video.mp4';
-  const bytes = isVideo ? fixtures.video : fixtures.frame;
+  const params = job.input.seedanceParams;
+  const aspect = params?.aspect_ratio ?? DEFAULTS.aspect_ratio;
+  const bytes = isVideo
+    ? await media.video(aspect, params?.duration ?? DEFAULTS.duration)
+    : media.lastFrame(job.id, aspect);
   const contentType = isVideo ? 'video/mp4' : 'image/png';
   switch (fault?.kind) {
     case 'reset_after':

@@ -3,12 +3,21 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import * as z from 'zod';
 import { JOB_STATUSES } from '../apiframe/schemas.js';
-import { ASSET_URI_PREFIX, LIMITS, MODEL, WireVideoRequest } from '../domain/params.js';
+import {
+  ASSET_URI_PREFIX,
+  LIMITS,
+  MEDIA_FIELDS,
+  type MediaField,
+  type MediaMeasure,
+  MODEL,
+  mediaRuleBreaks,
+  WireVideoRequest,
+} from '../domain/params.js';
 import { DEFAULT_PRICES, estimate } from '../domain/pricing.js';
 import { requestHash } from '../domain/request-hash.js';
 import { assetStatus, jobStatus, settleRefunds } from './clock.js';
 import { HttpFailure, type RecordedExchange, readJson, zodDetails } from './http.js';
-import { FAILURE_MARKER, type SimJob, type SimState } from './state.js';
+import { FAILURE_MARKER, type SimJob, type SimState, type SimUpload } from './state.js';
 
 const ListQuery = z.object({
   status: z.enum(JOB_STATUSES).optional(),
@@ -41,6 +50,7 @@ export async function submit(state: SimState, req: IncomingMessage, apiKey: stri
   const request = parsed.data;
   const params = request.seedanceParams ?? defaultParams();
   checkAssetsExist(state, params, apiKey);
+  checkMeasuredMedia(state, params);
   // The body as sent (valid, defaults not filled in): a replay must match what the caller sent, not what it means.
   const hash = requestHash(body as WireVideoRequest);
   if (key !== undefined) {
@@ -109,6 +119,50 @@ function checkAssetsExist(
     });
   }
   if (Object.keys(details).length > 0) throw new HttpFailure(400, { error: 'Validation failed', details });
+}
+
+/** The upload an asset was registered from, when it came from this simulator's own upload URLs. */
+function uploadOf(state: SimState, assetRef: string): SimUpload | undefined {
+  const asset = state.assets.get(assetRef.slice(ASSET_URI_PREFIX.length));
+  if (asset === undefined || !asset.url.startsWith(`${state.url}/uploads/`)) return undefined;
+  const id = asset.url.slice(`${state.url}/uploads/`.length).replace(/\.[a-z0-9]+$/, '');
+  return state.uploads.get(id);
+}
+
+/**
+ * Seedance's media rules on the files this simulator measured when they were uploaded: the same rules, from the same
+ * model, that the server judges local files by before it uploads them.
+ */
+function checkMeasuredMedia(state: SimState, params: NonNullable<WireVideoRequest['seedanceParams']>) {
+  const measures: MediaMeasure[] = [];
+  const unmeasured = new Set<MediaField>();
+  for (const field of MEDIA_FIELDS) {
+    const value = params[field];
+    const refs = value === undefined ? [] : Array.isArray(value) ? value : [value];
+    refs.forEach((ref, i) => {
+      const upload = ref.startsWith(ASSET_URI_PREFIX) ? uploadOf(state, ref) : undefined;
+      if (upload?.dimensions === undefined) {
+        unmeasured.add(field);
+        return;
+      }
+      measures.push({
+        field,
+        index: Array.isArray(value) ? i : undefined,
+        kind: upload.kind,
+        contentType: upload.contentType,
+        bytes: upload.byteSize,
+        ...upload.dimensions,
+      });
+    });
+  }
+  const breaks = mediaRuleBreaks(measures, unmeasured);
+  if (breaks.length === 0) return;
+  const details: Record<string, string[]> = {};
+  for (const rule of breaks) {
+    const path = `seedanceParams.${rule.fields[0].replace(/\[(\d+)\]/g, '.$1')}`;
+    details[path] = [...(details[path] ?? []), rule.message];
+  }
+  throw new HttpFailure(400, { error: 'Validation failed', details });
 }
 
 export function ownJob(state: SimState, id: string, apiKey: string): SimJob {

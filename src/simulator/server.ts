@@ -12,9 +12,11 @@ import { assetJson, createAsset } from './assets.js';
 import { settleRefunds } from './clock.js';
 import { type Controlled, control } from './control.js';
 import { type FaultInput, FaultPlan, type SimulatorRoute } from './faults.js';
-import { loadFixtures, type ResultFixtures, serveFile } from './files.js';
+import { serveFile } from './files.js';
 import { HttpFailure, headerValue, type RecordedExchange, readJson, send } from './http.js';
 import { jobJson, listJobs, ownJob, submit } from './jobs.js';
+import { SimulatedMedia } from './media.js';
+import { loadWorld, saveWorld } from './persist.js';
 import { assetIdOf, jobIdOf, routeOf } from './routes.js';
 import type { SimAsset, SimJob, SimUpload, SimulatorOptions } from './state.js';
 import { strikeAfter, strikeBefore } from './strike.js';
@@ -23,6 +25,9 @@ import { uploadFile } from './uploads.js';
 
 export type { RecordedExchange } from './http.js';
 export { FAILURE_MARKER, type SimulatorOptions } from './state.js';
+
+/** Routes after which the world may have changed, and is saved (control requests too). */
+const CHANGES_WORLD = new Set<SimulatorRoute>(['submit', 'upload', 'asset_create']);
 
 export class Simulator implements Controlled {
   readonly faults = new FaultPlan();
@@ -42,7 +47,9 @@ export class Simulator implements Controlled {
   readonly now: () => number;
   private readonly server = createServer((req, res) => void this.handle(req, res));
   private readonly sockets = new Set<Socket>();
-  private fixtures: ResultFixtures | undefined;
+  private readonly media: SimulatedMedia;
+  /** Saves in order, one at a time: each writes the whole world as it then is. */
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(options: SimulatorOptions = {}) {
     const timing = simulatedTiming();
@@ -52,6 +59,7 @@ export class Simulator implements Controlled {
     this.processingMs = options.processingMs ?? timing.processingMs;
     this.assetProcessingMs = options.assetProcessingMs ?? timing.assetProcessingMs;
     this.now = options.now ?? Date.now;
+    this.media = new SimulatedMedia(options.lastFrame);
     this.server.keepAliveTimeout = 5_000;
     this.server.on('connection', (socket) => {
       this.sockets.add(socket);
@@ -60,7 +68,14 @@ export class Simulator implements Controlled {
   }
 
   async listen(): Promise<string> {
-    this.fixtures = await loadFixtures();
+    const saved = this.options.stateFile === undefined ? undefined : await loadWorld(this.options.stateFile);
+    if (saved !== undefined) {
+      this.credits = saved.credits;
+      for (const [id, job] of saved.jobs) this.jobs.set(id, job);
+      for (const [id, asset] of saved.assets) this.assets.set(id, asset);
+      for (const [id, upload] of saved.uploads) this.uploads.set(id, upload);
+      for (const [key, replay] of saved.idempotency) this.idempotency.set(key, replay);
+    }
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => resolve());
@@ -94,6 +109,18 @@ export class Simulator implements Controlled {
     return this.exchanges.filter((e) => e.route === route);
   }
 
+  /** Keeps the world on disk after a request that may have changed it (when a state file is set). */
+  private persist(): Promise<void> {
+    const path = this.options.stateFile;
+    if (path === undefined) return Promise.resolve();
+    this.saving = this.saving
+      .then(() => saveWorld(path, this))
+      .catch((error: unknown) =>
+        log.error('could not save the simulated world', { path, error: String(error) }),
+      );
+    return this.saving;
+  }
+
   private record(entry: RecordedExchange): void {
     this.exchanges.push(entry);
     const max = this.options.maxRecorded ?? 5_000;
@@ -122,16 +149,18 @@ export class Simulator implements Controlled {
       if (fault !== undefined && (await strikeBefore(fault, req, res, entry))) return;
       if (entry.route === 'control') {
         await control(this, req, res, url, entry);
+        await this.persist();
         return;
       }
       if (route === 'file') {
-        if (this.fixtures === undefined) throw new Error('simulator fixtures not loaded');
-        await serveFile(this, this.fixtures, res, url.pathname, entry, fault);
+        await serveFile(this, this.media, res, url.pathname, entry, fault);
         return;
       }
       if (route === undefined) throw new HttpFailure(404, { error: 'Not found' });
       const apiKey = authenticate(req, this.options.inactiveKeys);
       const { status, body } = await this.dispatch(route, req, url, apiKey, entry);
+      // Saved before the answer goes: what a client was told exists survives a restart.
+      if (CHANGES_WORLD.has(route)) await this.persist();
       if (fault !== undefined) {
         await strikeAfter(fault, res, status, body, entry);
         return;

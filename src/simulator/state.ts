@@ -1,7 +1,9 @@
 /** What the simulator holds: its options, the jobs, assets and uploads it made, and the state its parts share. */
 import type * as z from 'zod';
+import type { MediaDimensions } from '../domain/media-probe.js';
 import type { MEDIA_KINDS, WireVideoRequest } from '../domain/params.js';
 import type { PriceTable } from '../domain/pricing.js';
+import type { LastFrameSize } from './media.js';
 
 export interface SimulatorOptions {
   port?: number;
@@ -23,6 +25,10 @@ export interface SimulatorOptions {
   inactiveKeys?: string[];
   /** Exchanges kept for inspection (oldest dropped first). */
   maxRecorded?: number;
+  /** The size of every job's last frame (by default 360 px on the short side, in the job's aspect ratio). */
+  lastFrame?: LastFrameSize;
+  /** A file keeping the simulated world (jobs, assets, uploads, credits) across restarts; none: memory only. */
+  stateFile?: string;
   now?: () => number;
 }
 
@@ -57,6 +63,8 @@ export interface SimUpload {
   contentType: string;
   byteSize: number;
   sha256: string;
+  /** Pixels or length read from the bytes, as Seedance would; absent for a file too large to hold or unreadable. */
+  dimensions?: MediaDimensions | undefined;
 }
 
 /** The state the route handlers read and change; the Simulator class owns it. */

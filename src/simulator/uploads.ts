@@ -9,8 +9,18 @@ import {
   sniffMedia,
   UPLOAD_LIMITS,
 } from '../domain/media.js';
+import { type MediaDimensions, probeMedia } from '../domain/media-probe.js';
 import { HttpFailure, headerValue } from './http.js';
 import type { SimState, SimUpload } from './state.js';
+
+/** Files up to this size are held and measured, as Seedance measures reference media; larger ones are not held. */
+const MEASURED_UP_TO = 16 * 1024 * 1024;
+
+async function measure(kind: SimUpload['kind'], bytes: Buffer): Promise<MediaDimensions | undefined> {
+  return probeMedia(kind, bytes.length, async (start, end) => bytes.subarray(start, end)).catch(
+    () => undefined,
+  );
+}
 
 export function uploadFile(state: SimState, req: IncomingMessage): Promise<unknown> {
   const contentType = headerValue(req, 'content-type') ?? '';
@@ -38,12 +48,14 @@ export function uploadFile(state: SimState, req: IncomingMessage): Promise<unkno
       const hash = createHash('sha256');
       let head = Buffer.alloc(0);
       let size = 0;
+      const held: Buffer[] = [];
       let limit: number = Math.max(...Object.values(UPLOAD_LIMITS));
       let type: ReturnType<typeof sniffMedia>;
       stream.on('data', (chunk: Buffer) => {
         if (settled) return;
         size += chunk.length;
         hash.update(chunk);
+        if (size <= MEASURED_UP_TO) held.push(chunk);
         if (type === undefined && head.length < SNIFF_BYTES) {
           head = Buffer.concat([head, chunk.subarray(0, SNIFF_BYTES - head.length)]);
           if (head.length >= SNIFF_BYTES) {
@@ -69,7 +81,7 @@ export function uploadFile(state: SimState, req: IncomingMessage): Promise<unkno
           );
         }
       });
-      stream.on('end', () => {
+      stream.on('end', async () => {
         if (settled) return;
         type ??= sniffMedia(head);
         if (type === undefined) {
@@ -81,12 +93,16 @@ export function uploadFile(state: SimState, req: IncomingMessage): Promise<unkno
           );
           return;
         }
+        const kind = type.kind;
+        const dimensions = size <= MEASURED_UP_TO ? await measure(kind, Buffer.concat(held)) : undefined;
+        if (settled) return;
         const upload: SimUpload = {
           id: randomUUID(),
-          kind: type.kind,
+          kind,
           contentType: type.contentType,
           byteSize: size,
           sha256: hash.digest('hex'),
+          dimensions,
         };
         state.uploads.set(upload.id, upload);
         settled = true;

@@ -186,7 +186,7 @@ describe('files that are not what they seem', () => {
       await truncate(join(w, name), size);
       return join(w, name);
     };
-    const mp4Head = (await readFile(packageAsset('sim-video.mp4'))).subarray(0, 64);
+    const mp4Head = (await readFile(packageAsset('sim-video-16x9.mp4'))).subarray(0, 64);
     const uploads = h.sim.exchangesFor('upload').length;
     await expectRefused(
       await big('huge.png', png.subarray(0, 64), 25 * 1024 * 1024 + 1),

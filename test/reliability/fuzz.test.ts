@@ -54,7 +54,7 @@ const remoteRef = fc.oneof(
   fc.webUrl({ validSchemes: ['https', 'http'] }),
   fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,30}$/).map((id) => `asset://${id}`),
 );
-/** estimate_cost and generate_video (refused before upload) also take local paths. */
+/** generate_video (refused over max_credits before any file is read) also takes local paths. */
 const anyRef = fc.oneof(remoteRef, fc.constant('/tmp/not-read.png'), fc.constant('file:///tmp/x.png'));
 const prompt = fc.oneof(
   fc.string({ minLength: 1, maxLength: 120 }),
@@ -63,31 +63,66 @@ const prompt = fc.oneof(
   fc.constant('x'.repeat(LIMITS.prompt.max)),
 );
 
+/**
+ * Seedance's rules, kept: first/last-frame mode or reference mode, never both; an end frame only after a start
+ * frame; reference audio only beside a reference image or video; 12 reference files at most.
+ */
+function keepRules(fields: Record<string, unknown>, frameMode: boolean): Record<string, unknown> {
+  const {
+    start_image,
+    end_image,
+    reference_image_urls: images = [],
+    reference_video_urls: videos = [],
+    reference_audio_urls: audio = [],
+    ...rest
+  } = fields as Record<string, unknown> & Record<`reference_${string}`, string[] | undefined>;
+  if (frameMode) {
+    return {
+      ...rest,
+      ...(start_image === undefined ? {} : { start_image }),
+      ...(start_image === undefined || end_image === undefined ? {} : { end_image }),
+    };
+  }
+  const visual = images.length + videos.length;
+  const kept = visual === 0 ? [] : audio.slice(0, Math.max(0, LIMITS.referenceFilesTotal - visual));
+  return {
+    ...rest,
+    ...(images.length === 0 ? {} : { reference_image_urls: images }),
+    ...(videos.length === 0 ? {} : { reference_video_urls: videos }),
+    ...(kept.length === 0 ? {} : { reference_audio_urls: kept }),
+  };
+}
+
 function videoFields(ref: fc.Arbitrary<string>) {
-  return fc.record(
-    {
-      duration: fc.integer({ min: LIMITS.duration.min, max: LIMITS.duration.max }),
-      resolution: fc.constantFrom(...RESOLUTIONS),
-      aspect_ratio: fc.constantFrom(...ASPECT_RATIOS),
-      start_image: ref,
-      end_image: ref,
-      reference_image_urls: fc.array(ref, { maxLength: LIMITS.reference_image_urls }),
-      reference_video_urls: fc.array(ref, { maxLength: LIMITS.reference_video_urls }),
-      reference_audio_urls: fc.array(ref, { maxLength: LIMITS.reference_audio_urls }),
-      generate_audio: fc.boolean(),
-      return_last_frame: fc.boolean(),
-      web_search: fc.boolean(),
-      seed: fc.maxSafeInteger(),
-      camera_fixed: fc.boolean(),
-    },
-    { requiredKeys: [] },
-  );
+  return fc
+    .tuple(
+      fc.record(
+        {
+          duration: fc.integer({ min: LIMITS.duration.min, max: LIMITS.duration.max }),
+          resolution: fc.constantFrom(...RESOLUTIONS),
+          aspect_ratio: fc.constantFrom(...ASPECT_RATIOS),
+          start_image: ref,
+          end_image: ref,
+          reference_image_urls: fc.array(ref, { maxLength: LIMITS.reference_image_urls }),
+          reference_video_urls: fc.array(ref, { maxLength: LIMITS.reference_video_urls }),
+          reference_audio_urls: fc.array(ref, { maxLength: LIMITS.reference_audio_urls }),
+          generate_audio: fc.boolean(),
+          return_last_frame: fc.boolean(),
+          web_search: fc.boolean(),
+          seed: fc.maxSafeInteger(),
+          camera_fixed: fc.boolean(),
+        },
+        { requiredKeys: [] },
+      ),
+      fc.boolean(),
+    )
+    .map(([fields, frameMode]) => keepRules(fields, frameMode));
 }
 
 const validEstimate = fc.oneof(
   fc
     .tuple(
-      videoFields(anyRef),
+      videoFields(remoteRef),
       fc.option(prompt, { nil: undefined }),
       fc.option(fc.integer({ min: 1, max: 100 })),
     )
@@ -98,7 +133,9 @@ const validEstimate = fc.oneof(
     })),
   fc
     .array(
-      fc.tuple(videoFields(anyRef), fc.integer({ min: 1, max: 100 })).map(([f, count]) => ({ ...f, count })),
+      fc
+        .tuple(videoFields(remoteRef), fc.integer({ min: 1, max: 100 }))
+        .map(([f, count]) => ({ ...f, count })),
       { minLength: 1, maxLength: 50 },
     )
     .map((videos) => ({ videos })),

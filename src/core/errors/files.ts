@@ -8,11 +8,11 @@ export class FileRejectedError extends SeedanceError {
   }
 }
 
-/** A local file outside the folders the server may read. */
+/** A local file outside the folders the server may read; `widen` says which setting would allow it. */
 export class PathNotAllowedError extends SeedanceError {
-  constructor(path: string, allowed: readonly string[], why: string) {
+  constructor(path: string, allowed: readonly string[], why: string, widen: string) {
     super('path_not_allowed', `${path}: ${why}`, {
-      recovery: `Only files inside these folders can be read: ${allowed.join(', ')}. Move or copy the file there (not into a hidden folder), or ask the user to add its folder to SEEDANCE_ALLOWED_DIRS (or to the client's roots).`,
+      recovery: `Only files inside these folders can be read: ${allowed.join(', ')}. Move or copy the file there (not into a hidden folder), or ${widen}`,
       details: { path, allowedDirs: allowed },
     });
   }

@@ -1,8 +1,10 @@
 import * as z from 'zod';
 import { InvalidArgumentsError } from '../../core/errors.js';
 import type { JsonSchema } from '../../core/json-schema.js';
-import { agentParamFields, crossFieldWarnings, promptSchema, RESOLUTIONS } from '../../domain/params.js';
-import { cheaperOptions, DEFAULT_PRICES, estimate } from '../../domain/pricing.js';
+import { agentParamFields, promptSchema, RESOLUTIONS, withSeedanceRules } from '../../domain/params.js';
+import { cheaperOptions, DEFAULT_PRICES, estimate, planOptions } from '../../domain/pricing.js';
+import type { AccessScope } from '../../inputs/local-files.js';
+import { measureMediaRefs } from '../../inputs/measure.js';
 import type { BudgetSnapshot } from '../../ledger/types.js';
 import { defineTool } from './define.js';
 import { BalanceOutput, BudgetOutput, balanceOutput, budgetOutput } from './shapes.js';
@@ -23,17 +25,19 @@ const plannedVideo = {
   ...agentParamFields,
   count: z.int().min(1).max(100).default(1).describe('How many such videos.'),
 };
-const PlannedVideo = z.strictObject(plannedVideo);
+const PlannedVideo = withSeedanceRules(z.strictObject(plannedVideo));
 
-const input = z.strictObject({
-  ...plannedVideo,
-  videos: z
-    .array(PlannedVideo)
-    .min(1)
-    .max(MAX_PLANNED)
-    .optional()
-    .describe('Or a plan: videos each with the fields above.'),
-});
+const input = withSeedanceRules(
+  z.strictObject({
+    ...plannedVideo,
+    videos: z
+      .array(PlannedVideo)
+      .min(1)
+      .max(MAX_PLANNED)
+      .optional()
+      .describe('Or a plan: videos each with the fields above.'),
+  }),
+);
 
 /**
  * The fields are generate_video's, whose descriptions say what they mean: here they keep their type, limits, default
@@ -69,17 +73,22 @@ const output = z.object({
   balance: BalanceOutput,
   /** Within the budget (when set) and the balance (when known). */
   fits: z.boolean(),
-  cheaper_options: z.array(z.object({ index: z.number(), change: z.string(), credits: z.number() })),
+  /** One video changed; total_credits is the plan's new total. */
+  cheaper_options: z.array(
+    z.object({ index: z.number(), change: z.string(), credits: z.number(), total_credits: z.number() }),
+  ),
+  /** Every shot changed alike; best (most kept) first. */
+  plan_options: z.array(z.object({ change: z.string(), total_credits: z.number() })),
 });
 
 export const estimateCostTool = defineTool({
   name: 'estimate_cost',
   title: 'Estimate cost',
-  description: `Price of a video (generate_video's fields; prompt optional) or a plan, vs budget and balance; cheaper variants if over. Free. Credits/s: ${RESOLUTIONS.map((r) => `${r} ${DEFAULT_PRICES[r]}`).join(', ')}; x2 with reference videos.`,
+  description: `Price of a video (generate_video's fields; prompt optional) or a plan, vs budget and balance; what fits if over. Free. Credits/s: ${RESOLUTIONS.map((r) => `${r} ${DEFAULT_PRICES[r]}`).join(', ')}; x2 with reference videos.`,
   input,
   publishInput,
   output,
-  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
   async handler(args, ctx) {
     const { videos: list, ...single } = args;
     if (list !== undefined) {
@@ -95,6 +104,17 @@ export const estimateCostTool = defineTool({
     }
     const plan = list ?? [single];
     const { services } = ctx;
+    // Local media is measured here as generate_video measures it, so a plan that passes will not be refused later.
+    let scope: Promise<AccessScope> | undefined;
+    const measuredWarnings: string[][] = [];
+    for (const video of plan) {
+      const measured = await measureMediaRefs(video, () => {
+        scope ??= ctx.accessScope();
+        return scope;
+      });
+      await measured.close();
+      measuredWarnings.push(measured.warnings);
+    }
     const videos = plan.map((video, index) => {
       const e = estimate(video, services.prices);
       return {
@@ -105,7 +125,7 @@ export const estimateCostTool = defineTool({
         variant: e.variant,
         credits_per_second: e.creditsPerSecond,
         duration_seconds: e.duration,
-        warnings: crossFieldWarnings(video).map((w) => w.message),
+        warnings: measuredWarnings[index] ?? [],
       };
     });
     const total = videos.reduce((sum, v) => sum + v.total_credits, 0);
@@ -127,8 +147,17 @@ export const estimateCostTool = defineTool({
             index,
             change: o.change,
             credits: o.estimate.credits * video.count,
+            total_credits: others + o.estimate.credits * video.count,
           }));
         });
+    const planWide =
+      // One video alone: its own cheaper variants (above) are the plan's.
+      fits || (plan.length === 1 && plan[0]?.count === 1)
+        ? []
+        : planOptions(plan, available, services.prices).map((o) => ({
+            change: o.change,
+            total_credits: o.total,
+          }));
     const structured = {
       simulated: services.simulated,
       videos,
@@ -137,6 +166,7 @@ export const estimateCostTool = defineTool({
       balance: balanceOutput(balance),
       fits,
       cheaper_options: cheaper,
+      plan_options: planWide,
     };
     const against = [
       budget.remaining === null ? undefined : `budget left ${budget.remaining}`,
@@ -148,7 +178,11 @@ export const estimateCostTool = defineTool({
         (v) =>
           `#${v.index}: ${v.count} x ${v.credits} credits (${v.variant}, ${v.credits_per_second}/s x ${v.duration_seconds} s)`,
       ),
-      ...cheaper.map((o) => `Cheaper for #${o.index}: ${o.change}, ${o.credits} credits`),
+      ...videos.flatMap((v) => v.warnings.map((w) => `Warning #${v.index}: ${w}`)),
+      ...planWide.map((o) => `Fits: ${o.change}, plan total ${o.total_credits} credits`),
+      ...cheaper.map(
+        (o) => `Fits: #${o.index} ${o.change}, ${o.credits} credits (plan total ${o.total_credits})`,
+      ),
     ];
     return { structured, text: lines.join('\n') };
   },

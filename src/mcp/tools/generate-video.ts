@@ -3,10 +3,10 @@ import { InvalidArgumentsError, MaxCreditsExceededError } from '../../core/error
 import {
   AGENT_IDEMPOTENCY_KEY_MAX,
   agentParamFields,
-  crossFieldWarnings,
   fieldIssues,
   promptSchema,
   WireSeedanceParams,
+  withSeedanceRules,
 } from '../../domain/params.js';
 import { cheaperOptions, estimate } from '../../domain/pricing.js';
 import { resolveMediaRefs } from '../../inputs/assets.js';
@@ -15,19 +15,21 @@ import { VideoOutput } from './shapes.js';
 import { videoResult, type WaitLimits, waitSecondsField } from './video-result.js';
 
 export function generateVideoTool(limits: WaitLimits) {
-  const input = z.strictObject({
-    prompt: promptSchema,
-    ...agentParamFields,
-    max_credits: z.int().min(1).optional().describe('Refuse if it would cost more.'),
-    wait_seconds: waitSecondsField(limits),
-    idempotency_key: z
-      .string()
-      .min(1)
-      .max(AGENT_IDEMPOTENCY_KEY_MAX)
-      .optional()
-      .describe('Same key: never paid twice.'),
-    new_job: z.boolean().default(false).describe('Pay again instead of reusing an identical request.'),
-  });
+  const input = withSeedanceRules(
+    z.strictObject({
+      prompt: promptSchema,
+      ...agentParamFields,
+      max_credits: z.int().min(1).optional().describe('Refuse if it would cost more.'),
+      wait_seconds: waitSecondsField(limits),
+      idempotency_key: z
+        .string()
+        .min(1)
+        .max(AGENT_IDEMPOTENCY_KEY_MAX)
+        .optional()
+        .describe('Same key: never paid twice.'),
+      new_job: z.boolean().default(false).describe('Pay again instead of reusing an identical request.'),
+    }),
+  );
 
   return defineTool({
     name: 'generate_video',
@@ -43,7 +45,6 @@ export function generateVideoTool(limits: WaitLimits) {
     async handler(args, ctx) {
       const { prompt, max_credits, wait_seconds, idempotency_key, new_job, ...agentParams } = args;
       const { services } = ctx;
-      const warnings = crossFieldWarnings(agentParams).map((w) => w.message);
       const price = estimate(agentParams, services.prices);
       if (max_credits !== undefined && price.credits > max_credits) {
         throw new MaxCreditsExceededError(
@@ -59,7 +60,8 @@ export function generateVideoTool(limits: WaitLimits) {
         scope,
         progress: (message) => ctx.progress({ percent: Math.min(4, ++stage * 0.5), message }),
       });
-      const params = WireSeedanceParams.safeParse(resolved);
+      const warnings = resolved.warnings;
+      const params = WireSeedanceParams.safeParse(resolved.params);
       if (!params.success) {
         throw new InvalidArgumentsError(fieldIssues(params.error));
       }
@@ -67,11 +69,6 @@ export function generateVideoTool(limits: WaitLimits) {
         { prompt, params: params.data, estimate: price, idempotencyKey: idempotency_key, newJob: new_job },
         ctx.signal,
       );
-      if (submission.kind === 'attached') {
-        warnings.push(
-          `An identical request already has job ${submission.record.jobId}; it was reused, not paid again. Pass new_job: true for another take.`,
-        );
-      }
       return videoResult(submission.record, submission.kind, wait_seconds, warnings, ctx);
     },
   });

@@ -122,8 +122,13 @@ export interface VideoOutputInput {
   simulated: boolean;
   startedAt: number;
   now: number;
+  /** The longest wait_seconds a call may ask for: next_step names it. */
+  maxWaitSeconds: number;
   warnings: string[];
 }
+
+/** Most MCP clients give up on a tool call after about this long, whatever the server does. */
+const CLIENT_PATIENCE_SECONDS = 60;
 
 export function videoOutput(input: VideoOutputInput): VideoOutput {
   const { record, job } = input;
@@ -141,14 +146,16 @@ export function videoOutput(input: VideoOutputInput): VideoOutput {
   }
   let nextStep: string | null = null;
   if (status === 'queued' || status === 'processing' || status === 'submitting') {
-    nextStep = `The video is still rendering. Do not call generate_video again: call get_video with job_id "${record.jobId}" (wait_seconds up to the limit) to wait for it.`;
+    nextStep = `The video is still rendering. Do not call generate_video again: call get_video with job_id "${record.jobId}" to wait for it (wait_seconds up to ${input.maxWaitSeconds}; most clients give up on a call after about ${CLIENT_PATIENCE_SECONDS} s, so ask for less than that).`;
   } else if (status === 'completed' && video === undefined) {
     nextStep = `The video is ready upstream but not saved locally; call get_video with job_id "${record.jobId}" to download it.`;
+  } else if (status === 'completed' && lastFrame !== undefined) {
+    nextStep = `To continue the scene, call generate_video with start_image: "${lastFrame.path}".`;
   }
   return {
     job_id: record.jobId,
     status,
-    progress: job?.progress ?? record.progress,
+    progress: status === 'completed' ? 100 : (job?.progress ?? record.progress),
     simulated: input.simulated,
     submission: input.submission,
     prompt: record.request.prompt,
@@ -177,25 +184,45 @@ export function videoOutput(input: VideoOutputInput): VideoOutput {
   };
 }
 
-/** One or two lines a person can read, beside the structured result. */
+/**
+ * The text block: many clients show the model this and not the structured content, so it carries everything an
+ * agent acts on (the job, what this call paid, the budget, the files, every warning, the next call) in a few lines.
+ */
 export function videoSummary(out: VideoOutput): string {
-  const cost =
+  const sim = out.simulated ? ' [simulated]' : '';
+  const progress = out.status === 'completed' || out.progress === null ? '' : ` (${out.progress}%)`;
+  const failed = out.status === 'failed' || out.status === 'cancelled';
+  const status = failed ? out.status.toUpperCase() : out.status;
+  const lines = [`Job ${out.job_id ?? '(not submitted)'}: ${status}${progress}${sim}.`];
+  const price =
     out.cost.charged_credits !== null
       ? `${out.cost.charged_credits} credits charged`
       : out.cost.estimated_credits !== null
-        ? `${out.cost.estimated_credits} credits estimated`
-        : 'cost not yet reported';
-  const sim = out.simulated ? ' [simulated]' : '';
-  const budget = out.budget === null ? '' : `; budget left ${out.budget.remaining}/${out.budget.limit}`;
-  switch (out.status) {
-    case 'completed':
-      return out.video !== null
-        ? `Video ready${sim}: ${out.video.path} (${cost}${budget}).`
-        : `Video ready upstream${sim} but not saved: ${out.remote_url ?? 'no URL'} (${cost}${budget}). ${out.warnings.join(' ')}`;
-    case 'failed':
-    case 'cancelled':
-      return `Job ${out.job_id} ${out.status.toUpperCase()}${sim}: ${out.failure ?? 'no reason given'}. ${out.cost.refunded ? 'The credits were refunded.' : 'Apiframe refunds failed jobs in full; the refund is not confirmed yet.'}`;
-    default:
-      return `Job ${out.job_id} is ${out.status}${out.progress === null ? '' : ` (${out.progress}%)`}${sim} (${cost}${budget}). ${out.next_step ?? ''}`;
+        ? `${out.cost.estimated_credits} credits (estimate; charged when it completes)`
+        : 'cost not reported';
+  if (out.submission === 'attached') {
+    lines.push(
+      `Reused: an identical request already had this job, so this call charged nothing now (the job: ${price}). Pass new_job: true for another take.`,
+    );
+  } else if (out.submission === 'existing') {
+    lines.push(`Looked up: this call charged nothing (the job: ${price}).`);
+  } else {
+    lines.push(`This call paid for a new job: ${price}.`);
   }
+  if (out.cost.refunded) lines.push('The credits were refunded (the job failed).');
+  else if (failed) lines.push('Apiframe refunds failed jobs in full; the refund is not confirmed yet.');
+  const money = [
+    out.budget === null
+      ? 'No budget set'
+      : `Budget left ${out.budget.remaining} of ${out.budget.limit} credits`,
+    out.balance.credits === null ? undefined : `account balance ${out.balance.credits} credits`,
+  ].filter((s) => s !== undefined);
+  lines.push(`${money.join('; ')}.`);
+  if (out.video !== null) lines.push(`Video: ${out.video.path}`);
+  else if (out.remote_url !== null) lines.push(`Video (remote, not saved): ${out.remote_url}`);
+  if (out.last_frame !== null) lines.push(`Last frame: ${out.last_frame.path}`);
+  if (out.failure !== null) lines.push(`Failure: ${out.failure}`);
+  for (const warning of out.warnings) lines.push(`Warning: ${warning}`);
+  if (out.next_step !== null) lines.push(`Next: ${out.next_step}`);
+  return lines.join('\n');
 }

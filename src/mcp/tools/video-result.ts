@@ -1,13 +1,10 @@
 /** The answer of generate_video and get_video: a job followed until the call's deadline, as the agent sees it. */
-import { readFile } from 'node:fs/promises';
 import type { ContentBlock } from '@modelcontextprotocol/sdk/types.js';
 import * as z from 'zod';
 import type { JobRecord } from '../../ledger/types.js';
 import type { ToolContext, ToolResult } from './define.js';
+import { thumbnail } from './preview.js';
 import { type VideoOutput, videoOutput, videoSummary } from './shapes.js';
-
-/** A last frame at most this large is also returned inline as an image, for clients that show previews. */
-const PREVIEW_MAX_BYTES = 512 * 1024;
 
 export interface WaitLimits {
   waitSeconds: number;
@@ -58,8 +55,10 @@ export async function videoResult(
     simulated: services.simulated,
     startedAt: ctx.startedAt,
     now: services.now(),
+    maxWaitSeconds: services.config.maxWaitSeconds,
     warnings,
   });
+  if (structured.status === 'completed') ctx.progress({ percent: 100, message: 'completed' });
   const content: ContentBlock[] = [];
   if (structured.video !== null) {
     content.push({
@@ -71,11 +70,10 @@ export async function videoResult(
       size: structured.video.bytes,
     } as ContentBlock);
   }
-  if (structured.last_frame !== null && structured.last_frame.bytes <= PREVIEW_MAX_BYTES) {
-    const data = await readFile(structured.last_frame.path).catch(() => undefined);
-    if (data !== undefined)
-      content.push({ type: 'image', data: data.toString('base64'), mimeType: 'image/png' });
-  }
+  // A thumbnail only: the whole frame (megabytes at 1080p) would flood the model's context.
+  const preview = structured.last_frame === null ? undefined : await thumbnail(structured.last_frame.path);
+  if (preview !== undefined)
+    content.push({ type: 'image', data: preview.toString('base64'), mimeType: 'image/jpeg' });
   return {
     structured,
     text: videoSummary(structured),
