@@ -10,7 +10,9 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { packageAsset } from '../src/core/package-files.js';
+import { DEFAULTS } from '../src/domain/params.js';
 import type { VideoOutput } from '../src/mcp/tools/shapes.js';
+import { SimulatedMedia } from '../src/simulator/media.js';
 import type { Simulator } from '../src/simulator/server.js';
 import { structuredOf, textOf } from './helpers/mcp.js';
 import { TEST_KEY, useSimulator } from './helpers/simulator.js';
@@ -224,11 +226,6 @@ describe('servers that die, restart and share one ledger', () => {
   });
 });
 
-/** Resolves once `ready` holds; `ready` looks at something another process changes, so it is asked again each turn. */
-async function until(ready: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await ready())) await new Promise((resolve) => setTimeout(resolve, 10));
-}
-
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 describe('work interrupted by a shutdown or a crash is finished by the next process', () => {
@@ -253,7 +250,7 @@ describe('work interrupted by a shutdown or a crash is finished by the next proc
     );
     expect(listed.videos.map((v) => v.job_id)).toEqual([jobId]);
     // Taken over on start: downloaded without anybody asking.
-    await until(async () =>
+    await waitUntil(async () =>
       (await readdir(join(home, 'out')).catch(() => [])).some((f) => f.endsWith('.mp4')),
     );
     const found = structuredOf<VideoOutput>(
@@ -262,7 +259,7 @@ describe('work interrupted by a shutdown or a crash is finished by the next proc
     expect(found).toMatchObject({ status: 'completed', cost: { charged_credits: 20 } });
     expect(found.budget).toMatchObject({ spent: 20, reserved: 0, remaining: 80 });
     expect(sha256(await readFile(found.video?.path ?? ''))).toBe(
-      sha256(await readFile(packageAsset('sim-video.mp4'))),
+      sha256(await new SimulatedMedia().video(DEFAULTS.aspect_ratio, VIDEO.duration)),
     );
     expect(sim.exchangesFor('submit')).toHaveLength(1);
     expect(sim.exchangesFor('file').filter((e) => e.status === 200)).toHaveLength(1);
@@ -286,12 +283,12 @@ describe('work interrupted by a shutdown or a crash is finished by the next proc
     );
 
     const second = await startServer(sim, home, budget);
-    await until(() => sim.exchangesFor('submit').some((e) => e.status === 202));
+    await waitUntil(() => sim.exchangesFor('submit').some((e) => e.status === 202));
     const keys = sim.exchangesFor('submit').map((e) => e.idempotencyKey);
     expect(keys).toEqual([keys[0], keys[0]]);
     const listed = async () =>
       structuredOf<{ videos: { job_id: string | null }[] }>(await second.call('list_videos', {})).videos;
-    await until(async () => (await listed())[0]?.job_id != null);
+    await waitUntil(async () => (await listed())[0]?.job_id != null);
     const again = structuredOf<VideoOutput>(
       await second.call('generate_video', { ...VIDEO, wait_seconds: 0 }),
     );
@@ -312,7 +309,7 @@ describe('work interrupted by a shutdown or a crash is finished by the next proc
     await unanswered;
 
     const second = await startServer(sim, home, budget);
-    await until(() => sim.exchangesFor('submit').some((e) => e.status === 202));
+    await waitUntil(() => sim.exchangesFor('submit').some((e) => e.status === 202));
     const keys = sim.exchangesFor('submit').map((e) => e.idempotencyKey);
     expect(keys).toHaveLength(2);
     expect(keys[1]).toBe(keys[0]);
@@ -323,7 +320,9 @@ describe('work interrupted by a shutdown or a crash is finished by the next proc
     );
     expect(found).toMatchObject({ status: 'completed', cost: { charged_credits: 20 } });
     expect(found.budget).toMatchObject({ spent: 20, reserved: 0, remaining: 80 });
-    expect(found.video?.bytes).toBe((await readFile(packageAsset('sim-video.mp4'))).length);
+    expect(found.video?.bytes).toBe(
+      (await new SimulatedMedia().video(DEFAULTS.aspect_ratio, VIDEO.duration)).length,
+    );
     expect(sim.jobCount).toBe(1);
     expect(100_000 - sim.credits).toBe(20);
   });
@@ -340,7 +339,7 @@ describe('work interrupted by a shutdown or a crash is finished by the next proc
     sim.addFault({ route: 'file', kind: 'stall', delayMs: 60_000 });
     sim.forceJob(jobId, 'COMPLETED');
     const cutOff = first.call('get_video', { job_id: jobId, wait_seconds: 30 });
-    await until(async () => (await readdir(out).catch(() => [])).some((f) => f.endsWith('.part')));
+    await waitUntil(async () => (await readdir(out).catch(() => [])).some((f) => f.endsWith('.part')));
     process.kill(first.transport.pid ?? 0, 'SIGTERM');
     const answer = await cutOff;
     await first.closed;
@@ -353,13 +352,13 @@ describe('work interrupted by a shutdown or a crash is finished by the next proc
     expect(await readdir(out)).toEqual([]);
 
     const second = await startServer(sim, home, budget);
-    await until(async () => (await readdir(out)).some((f) => f.endsWith('.mp4')));
+    await waitUntil(async () => (await readdir(out)).some((f) => f.endsWith('.mp4')));
     const found = structuredOf<VideoOutput>(
       await second.call('get_video', { job_id: jobId, wait_seconds: 30 }),
     );
     expect(found).toMatchObject({ status: 'completed', cost: { charged_credits: 20 } });
     expect(sha256(await readFile(found.video?.path ?? ''))).toBe(
-      sha256(await readFile(packageAsset('sim-video.mp4'))),
+      sha256(await new SimulatedMedia().video(DEFAULTS.aspect_ratio, VIDEO.duration)),
     );
     expect(await readdir(out)).toEqual([found.video?.path.split('/').pop()]);
     expect(sim.exchangesFor('file')).toHaveLength(2);
