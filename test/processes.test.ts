@@ -9,7 +9,6 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { packageAsset } from '../src/core/package-files.js';
 import { DEFAULTS } from '../src/domain/params.js';
 import type { VideoOutput } from '../src/mcp/tools/shapes.js';
 import { SimulatedMedia } from '../src/simulator/media.js';
