@@ -106,12 +106,23 @@ const SELECT_JOB = `SELECT j.*, (
 ) AS files FROM jobs j`;
 const OPEN_STATUSES_SQL = `('submitting', 'QUEUED', 'PROCESSING')`;
 
-export function openSqliteLedger(path: string, options: SqliteLedgerOptions): Ledger {
-  return new SqliteLedger(path, options);
+export interface SqliteLedger extends Ledger {
+  /**
+   * Runs `work`, and every change it makes through this ledger, as one transaction instead of one each: for a caller
+   * that has the ledger to itself and many changes to make (seeding a bench's history). Nothing else may use the
+   * ledger meanwhile.
+   */
+  inOneTransaction<T>(work: () => Promise<T>): Promise<T>;
 }
 
-class SqliteLedger implements Ledger {
+export function openSqliteLedger(path: string, options: SqliteLedgerOptions): SqliteLedger {
+  return new SqliteStore(path, options);
+}
+
+class SqliteStore implements SqliteLedger {
   private connection: Connection | undefined;
+  /** Set while inOneTransaction runs: each change joins that transaction. */
+  private outer: Connection | undefined;
   /** Once this process has had the file, it never makes a new one in its place (a removed ledger is refused). */
   private hadFile = false;
   private closed = false;
@@ -456,6 +467,26 @@ class SqliteLedger implements Ledger {
     this.disconnect();
   }
 
+  async inOneTransaction<T>(work: () => Promise<T>): Promise<T> {
+    const c = this.connect();
+    try {
+      c.db.exec('BEGIN IMMEDIATE');
+    } catch (error) {
+      throw this.failure(error);
+    }
+    this.outer = c;
+    try {
+      const value = await work();
+      c.db.exec('COMMIT');
+      return value;
+    } catch (error) {
+      rollback(c);
+      throw this.failure(error);
+    } finally {
+      this.outer = undefined;
+    }
+  }
+
   // ---- decisions ------------------------------------------------------------------------------------------------
 
   /** A budget scope's figures for the period `now` falls in: one row of the running totals. */
@@ -597,6 +628,7 @@ class SqliteLedger implements Ledger {
 
   /** One decision: exclusive among every process on the file, durable before it returns, undone if it throws. */
   private write<T>(decide: (c: Connection) => T): T {
+    if (this.outer !== undefined) return decide(this.outer);
     for (let attempt = 0; ; attempt++) {
       const c = this.connect();
       try {
