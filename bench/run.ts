@@ -1,15 +1,19 @@
 /**
- * `npm run bench`: every figure of issue 6 in one run (after `node scripts/build.mjs`), printed as one table and
- * written to bench/results.json. Timings on shared machines are noisy: figures are medians, and each is compared with
- * its floor measured side by side in the same run.
+ * `npm run bench`: every figure of issues 6 and 11 in one run (after `node scripts/build.mjs`), printed as one table
+ * and written to bench/results.json. Timings on shared machines are noisy: figures are medians, and each is compared
+ * with its floor measured side by side in the same run.
+ *
+ * `npm run bench -- 7` runs only the figures named (here 7), keeping the others' rows from the last results.json.
+ * BENCH_HISTORY=100000,1000000 sets figure 7's history sizes (compared with empty, and the large one).
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { arch, cpus, platform, release } from 'node:os';
 import { join } from 'node:path';
 import { callOverhead } from './call-overhead.js';
 import { coldStart } from './cold-start.js';
 import { completionLag } from './completion-lag.js';
 import { footprint } from './footprint.js';
+import { history } from './history.js';
 import { benchSimulator, progress, ROOT, type Row, round } from './lib.js';
 import { manyJobs } from './many-jobs.js';
 import { upload } from './upload.js';
@@ -35,26 +39,56 @@ export function table(rows: readonly Row[]): string {
   return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)].join('\n');
 }
 
+const only = new Set(process.argv.slice(2));
+const wanted = (figure: string) => only.size === 0 || only.has(figure);
+const [compared = 100_000, large = 1_000_000] = (process.env.BENCH_HISTORY ?? '')
+  .split(',')
+  .filter(Boolean)
+  .map(Number);
+const resultsPath = join(ROOT, 'bench/results.json');
 const started = Date.now();
-const rows: Row[] = [];
-// Cold start and call overhead never reach Apiframe; the server is given a simulator to point at all the same.
-const idle = await benchSimulator({});
-try {
-  progress('2. tool footprint');
-  rows.push(...(await footprint(idle.url)));
-  progress('1. cold start');
-  rows.push(...(await coldStart(idle.url)));
-  progress('3. call overhead');
-  rows.push(...(await callOverhead(idle.url)));
-} finally {
-  await idle.close();
+const rows: Row[] =
+  only.size === 0
+    ? []
+    : (JSON.parse(await readFile(resultsPath, 'utf8')) as { rows: Row[] }).rows.filter(
+        (r) => !only.has(r.figure),
+      );
+if (wanted('1') || wanted('2') || wanted('3')) {
+  // Cold start and call overhead never reach Apiframe; the server is given a simulator to point at all the same.
+  const idle = await benchSimulator({});
+  try {
+    if (wanted('2')) {
+      progress('2. tool footprint');
+      rows.push(...(await footprint(idle.url)));
+    }
+    if (wanted('1')) {
+      progress('1. cold start');
+      rows.push(...(await coldStart(idle.url)));
+    }
+    if (wanted('3')) {
+      progress('3. call overhead');
+      rows.push(...(await callOverhead(idle.url)));
+    }
+  } finally {
+    await idle.close();
+  }
 }
-progress('4. completion lag and polling cost (about a minute)');
-rows.push(...(await completionLag()));
-progress('5. upload memory and speed');
-rows.push(...(await upload()));
-progress('6. many jobs');
-rows.push(...(await manyJobs()));
+if (wanted('4')) {
+  progress('4. completion lag and polling cost (about a minute)');
+  rows.push(...(await completionLag()));
+}
+if (wanted('5')) {
+  progress('5. upload memory and speed');
+  rows.push(...(await upload()));
+}
+if (wanted('6')) {
+  progress('6. many jobs');
+  rows.push(...(await manyJobs()));
+}
+if (wanted('7')) {
+  progress(`7. cost with history (${compared} jobs beside none, then ${large})`);
+  rows.push(...(await history({ compared, large })));
+}
 rows.sort((a, b) => a.figure.localeCompare(b.figure));
 
 const seconds = round((Date.now() - started) / 1000, 1);
@@ -71,7 +105,7 @@ const results = {
   seconds,
   rows,
 };
-await writeFile(join(ROOT, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
+await writeFile(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
 process.stdout.write(
   `\nseedance-mcp benchmarks, ${results.date}, node ${results.node}, ${results.machine.cpus} CPUs, ${seconds} s\n\n${table(rows)}\n\n`,
 );

@@ -2,18 +2,18 @@
  * The ledger's promises with real processes: built servers over stdio sharing one state folder, killed with SIGKILL
  * at the worst moments, racing for one budget. The simulator stands in for Apiframe and counts what was created.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULTS } from '../src/domain/params.js';
+import { openSqliteLedger } from '../src/ledger/index.js';
 import type { VideoOutput } from '../src/mcp/tools/shapes.js';
-import { SimulatedMedia } from '../src/simulator/media.js';
 import type { Simulator } from '../src/simulator/server.js';
-import { structuredOf, textOf } from './helpers/mcp.js';
+import { startHarness, structuredOf, textOf } from './helpers/mcp.js';
 import { TEST_KEY, useSimulator } from './helpers/simulator.js';
 import { useTempDirs } from './helpers/temp.js';
 import { waitUntil } from './helpers/wait.js';
@@ -37,11 +37,24 @@ function sharedHome(): Promise<string> {
   return tempDir('seedance-proc-');
 }
 
+/** How a server is started: by Node itself, or through a wrapper (a private mount namespace, say). */
+interface Launch {
+  command: string;
+  args: string[];
+}
+
+const PLAIN: Launch = { command: process.execPath, args: [BIN] };
+
 /** One server process, as a client would start it; every process of a test shares `home` (ledger, output). */
-async function startServer(sim: Simulator, home: string, env: Record<string, string> = {}): Promise<Running> {
+async function startServer(
+  sim: Simulator,
+  home: string,
+  env: Record<string, string> = {},
+  launch: Launch = PLAIN,
+): Promise<Running> {
   const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [BIN],
+    command: launch.command,
+    args: launch.args,
     env: {
       PATH: process.env.PATH ?? '',
       HOME: home,
@@ -119,7 +132,7 @@ describe('servers that die, restart and share one ledger', () => {
     expect(startingCredits - sim.credits).toBe(20);
   });
 
-  it('a server killed between the POST and its answer: the retry after restart sends the same key, and one job exists upstream', async () => {
+  it('a server killed between the POST and its answer: the restart sends it again with the same key, the retry attaches, one job exists upstream', async () => {
     const sim = await env.start();
     const home = await sharedHome();
     sim.addFault({ route: 'submit', kind: 'slow', delayMs: 60_000 });
@@ -131,11 +144,14 @@ describe('servers that die, restart and share one ledger', () => {
     await kill9(first);
     expect(await unanswered).toBeInstanceOf(Error);
 
+    // The restart takes the unanswered submission over and sends it again by itself, with its own key; the agent's
+    // repeat then attaches to the job that POST got, and pays nothing.
     const second = await startServer(sim, home);
+    await waitUntil(() => sim.exchangesFor('submit').some((e) => e.status === 202));
     const retried = structuredOf<VideoOutput>(
       await second.call('generate_video', { ...VIDEO, wait_seconds: 0 }),
     );
-    expect(retried.submission).toBe('resumed');
+    expect(retried.submission).toBe('attached');
     const keys = sim.exchangesFor('submit').map((e) => e.idempotencyKey);
     expect(keys).toHaveLength(2);
     expect(keys[1]).toBe(keys[0]);
@@ -227,6 +243,12 @@ describe('servers that die, restart and share one ledger', () => {
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
+/** The digest of the video as the simulator serves it for this job (asked last: it adds a file request). */
+async function servedSha256(found: VideoOutput): Promise<string> {
+  const response = await fetch(found.remote_url ?? '', { headers: { authorization: `Bearer ${TEST_KEY}` } });
+  return sha256(Buffer.from(await response.arrayBuffer()));
+}
+
 describe('work interrupted by a shutdown or a crash is finished by the next process', () => {
   const env = useSimulator({ queuedMs: 0, processingMs: 600_000, assetProcessingMs: 0 });
   const budget = { SEEDANCE_BUDGET_CREDITS: '100' };
@@ -257,13 +279,11 @@ describe('work interrupted by a shutdown or a crash is finished by the next proc
     );
     expect(found).toMatchObject({ status: 'completed', cost: { charged_credits: 20 } });
     expect(found.budget).toMatchObject({ spent: 20, reserved: 0, remaining: 80 });
-    expect(sha256(await readFile(found.video?.path ?? ''))).toBe(
-      sha256(await new SimulatedMedia().video(DEFAULTS.aspect_ratio, VIDEO.duration)),
-    );
     expect(sim.exchangesFor('submit')).toHaveLength(1);
     expect(sim.exchangesFor('file').filter((e) => e.status === 200)).toHaveLength(1);
     expect(sim.jobCount).toBe(1);
     expect(100_000 - sim.credits).toBe(20);
+    expect(sha256(await readFile(found.video?.path ?? ''))).toBe(await servedSha256(found));
   });
 
   it('SIGTERM while the POST stays unanswered past the shutdown wait: the call says how to find the job, and the next process resumes it', async () => {
@@ -319,11 +339,9 @@ describe('work interrupted by a shutdown or a crash is finished by the next proc
     );
     expect(found).toMatchObject({ status: 'completed', cost: { charged_credits: 20 } });
     expect(found.budget).toMatchObject({ spent: 20, reserved: 0, remaining: 80 });
-    expect(found.video?.bytes).toBe(
-      (await new SimulatedMedia().video(DEFAULTS.aspect_ratio, VIDEO.duration)).length,
-    );
     expect(sim.jobCount).toBe(1);
     expect(100_000 - sim.credits).toBe(20);
+    expect(sha256(await readFile(found.video?.path ?? ''))).toBe(await servedSha256(found));
   });
 
   it('SIGTERM during a download: the call is answered naming the job, no .part file stays, and the next process downloads it once', async () => {
@@ -356,12 +374,194 @@ describe('work interrupted by a shutdown or a crash is finished by the next proc
       await second.call('get_video', { job_id: jobId, wait_seconds: 30 }),
     );
     expect(found).toMatchObject({ status: 'completed', cost: { charged_credits: 20 } });
-    expect(sha256(await readFile(found.video?.path ?? ''))).toBe(
-      sha256(await new SimulatedMedia().video(DEFAULTS.aspect_ratio, VIDEO.duration)),
-    );
     expect(await readdir(out)).toEqual([found.video?.path.split('/').pop()]);
     expect(sim.exchangesFor('file')).toHaveLength(2);
     expect(sim.jobCount).toBe(1);
     expect(found.budget).toMatchObject({ spent: 20, reserved: 0, remaining: 80 });
+    expect(sha256(await readFile(found.video?.path ?? ''))).toBe(await servedSha256(found));
+  });
+});
+
+/**
+ * The unshare(1) flags that give a process mounts of its own on this machine: as root a mount namespace (CI runs as
+ * root), otherwise a user namespace with one; undefined where neither is allowed.
+ */
+function privateMounts(): string[] | undefined {
+  for (const flags of [['-m'], ['-r', '-m']]) {
+    if (spawnSync('unshare', [...flags, 'true']).status === 0) return flags;
+  }
+  return undefined;
+}
+
+/** The server started after `script` prepares `dir` in a mount namespace of its own ($1: dir; $0: node; $2: binary). */
+function inPrivateMount(flags: string[], script: string, dir: string): Launch {
+  return {
+    command: 'unshare',
+    args: [...flags, 'sh', '-c', `${script} && exec "$0" "$2"`, process.execPath, dir, BIN],
+  };
+}
+
+/** Writes zeros until the file system says it is full. */
+async function fillUp(path: string): Promise<void> {
+  const chunk = Buffer.alloc(64 * 1024);
+  const { open } = await import('node:fs/promises');
+  const file = await open(path, 'w');
+  try {
+    for (;;) await file.write(chunk);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * Where no private mount is allowed, the same promise through a seam: SQLite's own cap on the file's pages makes a
+ * commit fail with SQLITE_FULL exactly as a full disk does, in a server built in-process around that ledger.
+ */
+async function diskFullWithoutMounts(): Promise<void> {
+  const dir = await sharedHome();
+  const path = join(dir, 'ledger.db');
+  const options = { budgetLimit: 100_000, period: 'total' as const };
+  const setUp = openSqliteLedger(path, options);
+  await setUp.budget();
+  await setUp.close();
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(path);
+  const pages = Number((db.prepare('PRAGMA page_count').get() as { page_count: number }).page_count);
+  db.close();
+  const h = await startHarness({
+    ledger: openSqliteLedger(path, { ...options, pragmas: { max_page_count: pages } }),
+  });
+  try {
+    let accepted = 0;
+    let refused: CallToolResult | undefined;
+    for (let i = 0; i < 200 && refused === undefined; i++) {
+      const result = await h.call('generate_video', {
+        ...VIDEO,
+        prompt: `${VIDEO.prompt} ${i}`,
+        wait_seconds: 0,
+      });
+      if (result.isError) refused = result;
+      else accepted++;
+    }
+    expect(textOf(refused ?? { content: [] })).toMatch(/Error \(ledger_write_failed\): .* is full/);
+    expect(h.sim.jobCount).toBe(accepted);
+  } finally {
+    await h.close();
+  }
+}
+
+describe('a ledger that cannot be used or written: the server starts, prices, and spends nothing', () => {
+  const env = useSimulator({ queuedMs: 0, processingMs: 600_000, assetProcessingMs: 0 });
+  const BUDGET = { SEEDANCE_BUDGET_CREDITS: '100' };
+
+  /** estimate_cost answers (naming the problem), every spending tool answers the typed error, nothing goes upstream. */
+  async function expectNamed(server: Running, sim: Simulator, problem: RegExp): Promise<void> {
+    const estimate = await server.call('estimate_cost', { duration: 5 });
+    expect(estimate.isError).toBeFalsy();
+    expect(textOf(estimate)).toMatch(/This video costs 20 credits/);
+    expect(textOf(estimate)).toMatch(problem);
+    for (const [tool, args] of [
+      ['generate_video', { ...VIDEO, wait_seconds: 0 }],
+      ['list_videos', {}],
+      ['get_video', { job_id: '0b6f3f4e-8a4e-4c3a-9d61-2f0c8e1a7b55' }],
+    ] as const) {
+      const result = await server.call(tool, args);
+      expect(result.isError, tool).toBe(true);
+      expect(textOf(result), tool).toMatch(/Error \(ledger_unavailable\): The spend ledger cannot be used/);
+      expect(textOf(result), tool).toMatch(problem);
+      expect(textOf(result), tool).toMatch(/What to do: Nothing was submitted or charged\./);
+    }
+    expect(sim.jobCount).toBe(0);
+  }
+
+  it.each([
+    ['is a folder', async (path: string) => mkdir(path), /is a folder/],
+    [
+      'is a dangling link',
+      async (path: string) => symlink(`${path}.gone`, path),
+      /symbolic link to something that does not exist/,
+    ],
+    ['is not a database', async (path: string) => writeFile(path, 'x'.repeat(4096)), /not a SQLite database/],
+  ])('ledger.db %s: named', async (_what, damage, problem) => {
+    const sim = await env.start();
+    const home = await sharedHome();
+    await mkdir(join(home, 'state'));
+    await damage(join(home, 'state', 'ledger.db'));
+    await expectNamed(await startServer(sim, home, BUDGET), sim, problem);
+  });
+
+  it('ledger.db of a newer seedance-mcp (a later schema version): named, with the update to make', async () => {
+    const sim = await env.start();
+    const home = await sharedHome();
+    const first = await startServer(sim, home, BUDGET);
+    await first.call('estimate_cost', { duration: 5 });
+    await first.client.close();
+    const { DatabaseSync } = await import('node:sqlite');
+    const db = new DatabaseSync(join(home, 'state', 'ledger.db'));
+    db.exec('PRAGMA user_version = 99');
+    db.close();
+    await expectNamed(
+      await startServer(sim, home, BUDGET),
+      sim,
+      /schema version 99, written by a newer seedance-mcp/,
+    );
+  });
+
+  it('a read-only state folder: named', async () => {
+    const sim = await env.start();
+    const home = await sharedHome();
+    const state = join(home, 'state');
+    const first = await startServer(sim, home, BUDGET);
+    await first.call('estimate_cost', { duration: 5 });
+    await first.client.close();
+    const flags = process.getuid?.() === 0 ? privateMounts() : undefined;
+    // root writes through file modes: a read-only mount of its own, as a read-only disk would be.
+    const launch =
+      flags === undefined
+        ? PLAIN
+        : inPrivateMount(flags, 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" "$1"', state);
+    if (flags === undefined) await chmod(state, 0o500);
+    try {
+      await expectNamed(await startServer(sim, home, BUDGET, launch), sim, /read-only/);
+    } finally {
+      await chmod(state, 0o700);
+    }
+  });
+
+  it('the disk fills up: the reservation fails to commit, so nothing is sent; once space is freed the same call goes through', async () => {
+    const sim = await env.start();
+    const home = await sharedHome();
+    const state = join(home, 'state');
+    await mkdir(state);
+    const flags = privateMounts();
+    if (flags === undefined) return diskFullWithoutMounts();
+    const server = await startServer(
+      sim,
+      home,
+      BUDGET,
+      inPrivateMount(flags, 'mount -t tmpfs -o size=1m tmpfs "$1"', state),
+    );
+    const estimate = structuredOf<{ budget: { remaining: number } }>(
+      await server.call('estimate_cost', { duration: 5 }),
+    );
+    expect(estimate.budget.remaining).toBe(100);
+    // The server's own view of the state folder: its tmpfs, in its mount namespace.
+    const filler = `/proc/${server.transport.pid}/root${state}/filler`;
+    await fillUp(filler);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const refused = await server.call('generate_video', { ...VIDEO, wait_seconds: 0 });
+      expect(refused.isError).toBe(true);
+      expect(textOf(refused)).toMatch(/Error \(ledger_write_failed\): .*the disk holding .* is full/);
+      expect(textOf(refused)).toMatch(/Nothing was submitted or charged/);
+    }
+    expect(sim.jobCount).toBe(0);
+    await rm(filler);
+    const submitted = structuredOf<VideoOutput>(
+      await server.call('generate_video', { ...VIDEO, wait_seconds: 0 }),
+    );
+    expect(submitted).toMatchObject({ submission: 'submitted', budget: { reserved: 20, remaining: 80 } });
+    expect(sim.jobCount).toBe(1);
   });
 });

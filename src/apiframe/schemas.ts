@@ -161,7 +161,8 @@ export function normaliseResult(raw: unknown, anomalies: string[] = []): JobResu
 
 function creditCostOf(value: unknown, anomalies: string[]): number | null {
   if (value === undefined || value === null) return null;
-  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value;
+  // The spec's creditCost is an integer; anything else is no amount the ledger may record.
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
   const shown = upstreamText(JSON.stringify(value) ?? String(value), 40);
   anomalies.push(
     `Apiframe reported a creditCost that is not a number of credits (${shown}); it was ignored, and the job counts at its estimate.`,

@@ -17,7 +17,7 @@ import { AssetService } from '../inputs/assets.js';
 import { realDirs } from '../inputs/local-files.js';
 import { JobService } from '../jobs/service.js';
 import { DEFAULT_POLL, type PollSchedule } from '../jobs/watcher.js';
-import { openFileLedger } from '../ledger/index.js';
+import { LEDGER_FILE, openSqliteLedger } from '../ledger/index.js';
 import type { Ledger } from '../ledger/types.js';
 import { simulatedTiming } from '../simulator/timing.js';
 import { type Config, SETTINGS } from './config.js';
@@ -105,7 +105,10 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const ledgerOptions = { budgetLimit: config.budgetCredits ?? null, period: config.budgetPeriod };
   const ledger =
     overrides.ledger ??
-    (await openFileLedger(config.simulate ? simulatedStateDir(config) : config.stateDir, ledgerOptions));
+    openSqliteLedger(
+      join(config.simulate ? simulatedStateDir(config) : config.stateDir, LEDGER_FILE),
+      ledgerOptions,
+    );
   const account = new AccountCache(client);
   const jobs = new JobService(client, ledger, account, prices, {
     poll: overrides.poll ?? DEFAULT_POLL,

@@ -43,6 +43,8 @@ export const ERROR_CODES = [
   'unknown_media_type',
   // ledger.ts
   'ledger_unavailable',
+  'ledger_write_failed',
+  'ledger_busy',
   'unknown_record',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
