@@ -1,6 +1,7 @@
 // Bundles the CLI into one ESM file, so the binary starts without resolving hundreds of modules.
-import { chmod } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import { build } from 'esbuild';
+import { thirdPartyNotices } from './notices.mjs';
 
 /**
  * The SDK's Server builds an Ajv validator (Ajv, its formats and fast-uri: a fifth of the bundle, and time at every
@@ -23,7 +24,7 @@ const noAjv = {
   },
 };
 
-await build({
+const { metafile } = await build({
   entryPoints: ['src/cli.ts'],
   outfile: 'dist/cli.js',
   bundle: true,
@@ -39,5 +40,7 @@ await build({
   },
   logLevel: 'warning',
   plugins: [noAjv],
+  metafile: true,
 });
 await chmod('dist/cli.js', 0o755);
+await writeFile('dist/THIRD_PARTY_NOTICES.md', await thirdPartyNotices(metafile));
