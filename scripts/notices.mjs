@@ -19,7 +19,9 @@ async function notice(dir) {
   const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8'));
   const licenseFile = (await readdir(dir)).filter((name) => LICENSE_FILE.test(name)).sort()[0];
   if (licenseFile === undefined) {
-    throw new Error(`${pkg.name} is bundled into dist/cli.js but ships no license file to copy into the notices`);
+    throw new Error(
+      `${pkg.name} is bundled into dist/cli.js but ships no license file to copy into the notices`,
+    );
   }
   const text = (await readFile(join(dir, licenseFile), 'utf8')).trim();
   // Older packages name it in a `licenses` array.
