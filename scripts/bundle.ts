@@ -39,12 +39,17 @@ export async function sha256File(path: string): Promise<string> {
     .digest('hex');
 }
 
-/** Builds and packs the bundle; returns its path and sha256. */
-export async function bundle(
-  outDir: string,
-  serverJsonPath: string,
-): Promise<{ path: string; sha256: string }> {
-  await run(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT });
+/**
+ * Builds (unless `build` is false: tests, whose setup built dist/ already and whose other files run it) and packs the
+ * bundle; returns its path and sha256.
+ */
+export async function bundle(options: {
+  outDir: string;
+  serverJsonPath: string;
+  build: boolean;
+}): Promise<{ path: string; sha256: string }> {
+  const { outDir, serverJsonPath } = options;
+  if (options.build) await run(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT });
   const pkg = readPackageJson();
   const stage = await mkdtemp(join(tmpdir(), 'seedance-mcpb-'));
   try {
@@ -74,6 +79,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({ options: { out: { type: 'string' } } });
   const outDir = values.out ?? ROOT;
   const serverJson = values.out === undefined ? SERVER_JSON_PATH : join(values.out, 'server.json');
-  const { path, sha256 } = await bundle(outDir, serverJson);
+  const { path, sha256 } = await bundle({ outDir, serverJsonPath: serverJson, build: true });
   process.stdout.write(`${path}\nsha256 ${sha256} (in ${serverJson})\n`);
 }
