@@ -100,7 +100,8 @@ export function renderManifest(): Record<string, unknown> {
     privacy_policies: [APIFRAME_PRIVACY_POLICY, `${repo}/blob/main/PRIVACY.md`],
     compatibility: {
       platforms: ['darwin', 'win32', 'linux'],
-      runtimes: { node: pkg.engines.node },
+      // engines says ">=22.13"; hosts compare full versions.
+      runtimes: { node: pkg.engines.node.replace(/^>=(\d+\.\d+)$/, '>=$1.0') },
     },
     user_config: Object.fromEntries(
       USER_SETTINGS.map((u) => [
