@@ -17,6 +17,10 @@ Usage:
       --credits N               starting credit balance (default 100000)
       --job-seconds N           time a video takes to render (default 20)
       --asset-seconds N         time an asset takes to become Active (default 1)
+  seedance-mcp init <claude-desktop|claude-code|cursor|vscode|codex> [--scope user|project] [--print]
+                [--budget N] [--simulate]
+                                add this server to the client's configuration (merged, with a backup)
+  seedance-mcp doctor           check the key, folders, ledger, prices and client configurations
   seedance-mcp --version | --help
 
 Settings come from the environment; see the README.`;
@@ -66,6 +70,11 @@ async function simulate(args: string[]): Promise<void> {
 async function main(argv: string[]): Promise<void> {
   const [first, ...rest] = argv;
   if (first === 'simulate') return simulate(rest);
+  if (first === 'init' || first === 'doctor') {
+    const { runCommand } = await import('./commands/index.js');
+    process.exitCode = await runCommand(first, rest);
+    return;
+  }
   const { values } = parseArgs({
     args: argv,
     options: {
