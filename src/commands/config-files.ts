@@ -99,7 +99,13 @@ function mergeToml(file: ClientFile, text: string, before: Doc, entry: ServerEnt
   const body = kept.join('\n').replace(/\s*$/, '');
   const block = stringifyToml({ [file.serversKey]: { [SERVER_NAME]: entry } }).trim();
   const result = `${body === '' ? '' : `${body}\n\n`}${block}\n`;
-  const after = parseConfig(file, result);
+  // Unparsable when the old entry, left in place in another form, clashes with the new tables.
+  let after: unknown;
+  try {
+    after = parseToml(result);
+  } catch {
+    after = undefined;
+  }
   const expected: Doc = {
     ...before,
     [file.serversKey]: { ...serversIn(file, before), [SERVER_NAME]: entry },
