@@ -57,7 +57,7 @@ describe('seedance-mcp doctor', () => {
       /^ok .*accepted by http:\/\/127\.0\.0\.1:\d+; balance 4321 credits/,
     );
     expect(result.line('State folder')).toMatch(
-      /^ok .*writable; ledger opened, 0 credits spent so far, 300 of 300 credits left/,
+      /^ok .*writable; ledger healthy \(\w+\), 0 credits spent so far, 300 of 300 credits left/,
     );
     expect(result.line('Output folder')).toMatch(/^ok .*\/out: writable/);
     expect(result.line('Allowed folders')).toMatch(/^ok /);
@@ -92,6 +92,22 @@ describe('seedance-mcp doctor', () => {
       /^fail +Apiframe key +not accepted by http:\/\/127\.0\.0\.1:\d+: .+/,
     );
     expect(result.stdout).toMatch(/1 problem to fix\.\n$/);
+  });
+
+  it('with a damaged ledger: the state folder line fails, saying what is wrong and what to do', async () => {
+    const sim = await env.start();
+    const home = await tempDir();
+    await mkdir(join(home, 'state'), { recursive: true });
+    await writeFile(
+      join(home, 'state', 'ledger.db'),
+      'this is not a database, but it is long enough to look like one.',
+    );
+    const result = await doctor(
+      { APIFRAME_API_KEY: TEST_KEY, APIFRAME_BASE_URL: sim.url, SEEDANCE_STATE_DIR: join(home, 'state') },
+      { home },
+    );
+    expect(result.code).toBe(1);
+    expect(result.line('State folder')).toMatch(/^fail +State folder +.*ledger\.db.{10,}/);
   });
 
   it('without a key: fails naming APIFRAME_API_KEY; a malformed setting fails naming it', async () => {

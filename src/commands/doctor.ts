@@ -14,7 +14,7 @@ import { redact, registerSecret } from '../core/redact.js';
 import { REQUIRED_NODE, USER_AGENT } from '../core/version.js';
 import { VARIANTS } from '../domain/pricing.js';
 import { realDirs } from '../inputs/local-files.js';
-import { openFileLedger } from '../ledger/index.js';
+import { LEDGER_FILE, openSqliteLedger } from '../ledger/index.js';
 import { allClientFiles, type ClientFile, KEY_VARIABLE, startsThisServer } from './clients.js';
 import { parseConfig, readText, serversIn } from './config-files.js';
 import type { CommandContext } from './init.js';
@@ -90,29 +90,32 @@ async function stateCheck(config: Config): Promise<Check> {
     return { status: 'ok', label, detail: 'not used: simulate mode keeps the ledger in memory' };
   const unwritable = await writable(config.stateDir);
   if (unwritable !== undefined) return { status: 'fail', label, detail: unwritable };
+  const ledger = openSqliteLedger(join(config.stateDir, LEDGER_FILE), {
+    budgetLimit: config.budgetCredits ?? null,
+    period: config.budgetPeriod,
+  });
   try {
-    const ledger = await openFileLedger(config.stateDir, {
-      budgetLimit: config.budgetCredits ?? null,
-      period: config.budgetPeriod,
-    });
-    try {
-      const budget = await ledger.budget();
-      const cap =
-        budget.limit === null ? 'no budget cap' : `${budget.remaining} of ${budget.limit} credits left`;
-      return {
-        status: 'ok',
-        label,
-        detail: `${config.stateDir}: writable; ledger opened, ${budget.spent} credits spent ${{ total: 'so far', day: 'today', month: 'this month' }[config.budgetPeriod]}, ${cap}`,
-      };
-    } finally {
-      await ledger.close();
+    const health = await ledger.health();
+    if (!health.ok) {
+      return { status: 'fail', label, detail: `${health.problem}. ${health.fix}` };
     }
+    const budget = await ledger.budget();
+    const cap =
+      budget.limit === null ? 'no budget cap' : `${budget.remaining} of ${budget.limit} credits left`;
+    const period = { total: 'so far', day: 'today', month: 'this month' }[config.budgetPeriod];
+    return {
+      status: 'ok',
+      label,
+      detail: `${config.stateDir}: writable; ledger healthy (${health.store}), ${budget.spent} credits spent ${period}, ${cap}`,
+    };
   } catch (error) {
     return {
       status: 'fail',
       label,
       detail: `${config.stateDir}: the ledger cannot be used: ${describe(error)}`,
     };
+  } finally {
+    await ledger.close();
   }
 }
 
