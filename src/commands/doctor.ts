@@ -56,7 +56,7 @@ async function keyCheck(config: Config): Promise<Check> {
     return {
       status: 'fail',
       label,
-      detail: `${KEY_VARIABLE} is not set: set it in the client's entry (env)`,
+      detail: `${KEY_VARIABLE} is not set here: doctor checks the environment it runs in, so give it the settings of the client's entry (${KEY_VARIABLE}=afk_... seedance-mcp doctor)`,
     };
   }
   registerSecret(config.apiKey);
