@@ -1,17 +1,24 @@
 /** `seedance-mcp doctor`, the built binary, against the simulator: exit 0 only when all is well, one line per check. */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, realpath, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { PATH_WITH_THIS_NODE } from './helpers/installed.js';
 import { TEST_KEY, useSimulator } from './helpers/simulator.js';
 
 const BIN = new URL('../dist/cli.js', import.meta.url).pathname;
 const run = promisify(execFile);
 
-const tempDir = async () => realpath(await mkdtemp(join(tmpdir(), 'seedance-doctor-')));
+const made: string[] = [];
+afterAll(() => Promise.all(made.map((dir) => rm(dir, { recursive: true, force: true }))));
+
+async function tempDir(): Promise<string> {
+  const dir = await realpath(await mkdtemp(join(tmpdir(), 'seedance-doctor-')));
+  made.push(dir);
+  return dir;
+}
 
 async function doctor(env: Record<string, string>, where: { home?: string; cwd?: string } = {}) {
   const home = where.home ?? (await tempDir());

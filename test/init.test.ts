@@ -3,12 +3,12 @@
  * settings kept, a backup left, `--print` writing nothing, and the key never in a file usually committed.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse as parseToml } from 'smol-toml';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Platform } from '../src/app/config.js';
 import { clientFile } from '../src/commands/clients.js';
 import { type CommandContext, parseInitArgs, runInit } from '../src/commands/init.js';
@@ -18,18 +18,21 @@ const KEY = 'afk_init_test_secret_0123';
 const BIN = new URL('../dist/cli.js', import.meta.url).pathname;
 const run = promisify(execFile);
 
+let root: string;
 let home: string;
 let project: string;
 let output: string[];
 
 beforeEach(async () => {
-  const root = await realpath(await mkdtemp(join(tmpdir(), 'seedance-init-')));
+  root = await realpath(await mkdtemp(join(tmpdir(), 'seedance-init-')));
   home = join(root, 'home');
   project = join(root, 'project');
   await mkdir(home, { recursive: true });
   await mkdir(project, { recursive: true });
   output = [];
 });
+
+afterEach(() => rm(root, { recursive: true, force: true }));
 
 function context(env: Record<string, string> = {}, platform: NodeJS.Platform = 'linux'): CommandContext {
   const where: Platform = { platform, home, env };
