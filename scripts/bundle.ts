@@ -3,9 +3,7 @@
  * staging folder holding only what the bundle runs on (manifest, dist/ with its notices, assets/, LICENSE, and a
  * package.json without dependencies: the bundle needs none, and `"type": "module"` makes Node load dist/cli.js as ESM).
  * The bundle's sha256 goes into server.json, which the registry checks the downloaded file against: run it for a
- * release (the `version` script does) and publish that very file.
- *
- * `--out DIR` writes the .mcpb and a server.json with its sha256 into DIR instead (tests), leaving the checkout alone.
+ * release (the `version` script does) and publish that very file. Tests call `bundle()` with folders of their own.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -13,7 +11,7 @@ import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
 import {
   bundleFileName,
   json,
@@ -76,9 +74,6 @@ export async function bundle(options: {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { out: { type: 'string' } } });
-  const outDir = values.out ?? ROOT;
-  const serverJson = values.out === undefined ? SERVER_JSON_PATH : join(values.out, 'server.json');
-  const { path, sha256 } = await bundle({ outDir, serverJsonPath: serverJson, build: true });
-  process.stdout.write(`${path}\nsha256 ${sha256} (in ${serverJson})\n`);
+  const { path, sha256 } = await bundle({ outDir: ROOT, serverJsonPath: SERVER_JSON_PATH, build: true });
+  process.stdout.write(`${path}\nsha256 ${sha256} (in server.json)\n`);
 }
