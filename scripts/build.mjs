@@ -1,7 +1,8 @@
 // Bundles the CLI into one ESM file (dist/server.js), so the binary starts without resolving hundreds of modules, and
 // puts before it the launcher (dist/cli.js) that names the Node version needed on a Node too old to load the bundle.
-import { chmod, readFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { build } from 'esbuild';
+import { thirdPartyNotices } from './notices.mjs';
 
 const pkg = JSON.parse(await readFile('package.json', 'utf8'));
 const requiredNode = /^>=(\d+\.\d+(?:\.\d+)?)$/.exec(pkg.engines.node)?.[1];
@@ -28,7 +29,7 @@ const noAjv = {
   },
 };
 
-await build({
+const { metafile } = await build({
   entryPoints: ['src/cli.ts'],
   outfile: 'dist/server.js',
   bundle: true,
@@ -44,6 +45,7 @@ await build({
   },
   logLevel: 'warning',
   plugins: [noAjv],
+  metafile: true,
 });
 await build({
   entryPoints: ['src/launcher.ts'],
@@ -59,3 +61,4 @@ await build({
   logLevel: 'warning',
 });
 await chmod('dist/cli.js', 0o755);
+await writeFile('dist/THIRD_PARTY_NOTICES.md', await thirdPartyNotices(metafile));

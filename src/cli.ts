@@ -19,6 +19,10 @@ Usage:
       --job-seconds N           time a video takes to render (default ${SIMULATED.jobSeconds})
       --asset-seconds N         time an asset takes to become Active (default ${SIMULATED.assetSeconds},
                                 at most the job's)
+  seedance-mcp init <claude-desktop|claude-code|cursor|vscode|codex> [--scope user|project] [--print]
+                [--budget N] [--simulate]
+                                add this server to the client's configuration (merged, with a backup)
+  seedance-mcp doctor           check the key, folders, ledger, prices and client configurations
   seedance-mcp --version | --help
 
 Settings come from the environment; see the README.`;
@@ -70,6 +74,11 @@ async function simulate(args: string[]): Promise<void> {
 async function main(argv: string[]): Promise<void> {
   const [first, ...rest] = argv;
   if (first === 'simulate') return simulate(rest);
+  if (first === 'init' || first === 'doctor') {
+    const { runCommand } = await import('./commands/index.js');
+    process.exitCode = await runCommand(first, rest);
+    return;
+  }
   const { values } = parseArgs({
     args: argv,
     options: {

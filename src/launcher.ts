@@ -1,22 +1,13 @@
 /**
  * dist/cli.js: checks the Node version, then loads the server (dist/server.js). The server's bundle imports
  * node:sqlite statically, and an older Node fails that at link time with a stack trace; this says instead, in one line,
- * which Node is needed. Kept free of imports so that any Node can run it.
+ * which Node is needed. It imports only core/node-version.ts (bundled in, itself import-free), so any Node runs it.
  */
+
+import { atLeast } from './core/node-version.js';
 
 /** From package.json's `engines` at build time (scripts/build.mjs). */
 declare const REQUIRED_NODE: string;
-
-function atLeast(version: string, minimum: string): boolean {
-  const have = version.split('.').map(Number);
-  const need = minimum.split('.').map(Number);
-  for (let i = 0; i < need.length; i++) {
-    const a = have[i] ?? 0;
-    const b = need[i] ?? 0;
-    if (a !== b) return a > b;
-  }
-  return true;
-}
 
 function tooOld(): never {
   process.stderr.write(

@@ -24,6 +24,12 @@ export interface Setting<T> {
   parse: (raw: string | undefined, platform: Platform) => T;
 }
 
+/**
+ * A Claude Desktop bundle maps each of its settings to a variable as `${user_config.NAME}`; a setting the user left
+ * empty reaches the server as that text unreplaced, which means "not set".
+ */
+const UNFILLED_PLACEHOLDER = /^\$\{user_config\.[^}]*\}$/;
+
 function setting<T>(
   name: string,
   description: string,
@@ -36,7 +42,7 @@ function setting<T>(
     description,
     defaultText,
     parse: (raw, platform) => {
-      if (raw === undefined || raw.trim() === '') return fallback(platform);
+      if (raw === undefined || raw.trim() === '' || UNFILLED_PLACEHOLDER.test(raw)) return fallback(platform);
       const parsed = schema.safeParse(raw.trim());
       if (!parsed.success) throw new ConfigError(name, parsed.error.issues[0]?.message ?? 'invalid value');
       return parsed.data;

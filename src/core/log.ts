@@ -1,5 +1,7 @@
 /**
- * Logs go to stderr, one line each: stdout carries JSON-RPC only. Every line passes through `redact`.
+ * Logs go to stderr, one line each: stdout carries JSON-RPC only. Every line passes through `redact`. Listeners (the
+ * MCP server's `notifications/message`) receive every event, whatever the stderr threshold, already redacted: each
+ * decides by its own level what to pass on.
  */
 import { redact, stripControls } from './redact.js';
 
@@ -22,8 +24,30 @@ export function setLogSink(write: (line: string) => void): () => void {
   };
 }
 
-function emit(level: Exclude<LogLevel, 'silent'>, message: string, fields?: Record<string, unknown>): void {
-  if (LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf(threshold)) return;
+export type EventLevel = Exclude<LogLevel, 'silent'>;
+
+/** One log event: `text` is the stderr line's message and fields, redacted, without the prefix. */
+export interface LogEvent {
+  level: EventLevel;
+  text: string;
+}
+
+const listeners = new Set<(event: LogEvent) => void>();
+
+/** Calls `listener` with every event from now on; returns the function that stops it. */
+export function onLog(listener: (event: LogEvent) => void): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+/** Whether `level` is at least as severe as `minimum`. */
+export function atLeastLevel(level: EventLevel, minimum: LogLevel): boolean {
+  return LOG_LEVELS.indexOf(level) >= LOG_LEVELS.indexOf(minimum);
+}
+
+function emit(level: EventLevel, message: string, fields?: Record<string, unknown>): void {
+  const toStderr = atLeastLevel(level, threshold);
+  if (!toStderr && listeners.size === 0) return;
   const extra =
     fields === undefined
       ? ''
@@ -32,7 +56,9 @@ function emit(level: Exclude<LogLevel, 'silent'>, message: string, fields?: Reco
           // A value from outside (an upstream message, a file name) cannot start a line of its own.
           .map(([k, v]) => ` ${k}=${typeof v === 'string' ? stripControls(v) : JSON.stringify(v)}`)
           .join('');
-  sink(`${redact(`seedance-mcp ${level}: ${message}${extra}`)}\n`);
+  const text = redact(`${message}${extra}`);
+  if (toStderr) sink(`seedance-mcp ${level}: ${text}\n`);
+  for (const listener of listeners) listener({ level, text });
 }
 
 export const log = {

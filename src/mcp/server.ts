@@ -19,9 +19,10 @@ import { InvalidArgumentsError, SeedanceError, UnknownToolError } from '../core/
 import { toJsonSchema, toOutputJsonSchema } from '../core/json-schema.js';
 import { log } from '../core/log.js';
 import { redact } from '../core/redact.js';
-import { VERSION } from '../core/version.js';
 import { fieldIssues } from '../domain/params.js';
 import { type AccessScope, realDirs } from '../inputs/local-files.js';
+import { serverInfo } from './identity.js';
+import { forwardLogs } from './logging.js';
 import type { ToolContext, ToolDefinition } from './tools/define.js';
 import { buildTools } from './tools/index.js';
 
@@ -103,14 +104,12 @@ export function buildServer(services: Services): Server {
   const tools = buildTools(services.config);
   const listing = toolListing(tools);
   const byName = new Map(tools.map((t) => [t.name, t]));
-  const server = new Server(
-    { name: 'seedance-mcp', title: 'Seedance 2.0 video (Apiframe)', version: VERSION },
-    {
-      capabilities: { tools: { listChanged: false } },
-      instructions: SERVER_INSTRUCTIONS,
-      jsonSchemaValidator: noElicitation,
-    },
-  );
+  const server = new Server(serverInfo(), {
+    capabilities: { tools: { listChanged: false }, logging: {} },
+    instructions: SERVER_INSTRUCTIONS,
+    jsonSchemaValidator: noElicitation,
+  });
+  forwardLogs(server, services.config.logLevel);
 
   let roots: Promise<string[] | undefined> | undefined;
   server.setNotificationHandler(RootsListChangedNotificationSchema, async () => {

@@ -12,6 +12,8 @@ export const ERROR_CODES = [
   // setup.ts
   'config_error',
   'missing_api_key',
+  'config_file',
+  'usage',
   // files.ts
   'file_rejected',
   'path_not_allowed',

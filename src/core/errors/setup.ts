@@ -18,3 +18,19 @@ export class MissingApiKeyError extends SeedanceError {
     });
   }
 }
+
+/** A client's configuration file that `init` or `doctor` cannot read or change safely: it is left as it was. */
+export class ConfigFileError extends SeedanceError {
+  constructor(path: string, problem: string) {
+    super('config_file', `${path}: ${problem}`, {
+      recovery: `Nothing was changed. Fix or move ${path}, or add the entry by hand (seedance-mcp init <client> --print shows it).`,
+    });
+  }
+}
+
+/** A command line of `seedance-mcp init` or `doctor` that does not parse; `usage` is the command's synopsis. */
+export class UsageError extends SeedanceError {
+  constructor(message: string, usage: string) {
+    super('usage', message, { recovery: `Usage: ${usage}` });
+  }
+}
