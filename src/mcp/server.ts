@@ -14,7 +14,8 @@ import {
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
-import type { Services } from '../app/services.js';
+import type { App } from '../app/app.js';
+import type { Session } from '../app/session.js';
 import { InvalidArgumentsError, SeedanceError } from '../core/errors.js';
 import { toJsonSchema, toOutputJsonSchema } from '../core/json-schema.js';
 import { log } from '../core/log.js';
@@ -55,20 +56,45 @@ export function toolListing(tools: readonly ToolDefinition[]): Tool[] {
   }));
 }
 
-function errorResult(error: unknown, toolName: string): CallToolResult {
+/**
+ * Recovery advice that names the server's own configuration is for the person who runs it. Over stdio that is the
+ * user beside the agent; over HTTP it is an operator the member cannot reach through an "env" block.
+ */
+const REMOTE_RECOVERY: Readonly<Record<string, string>> = {
+  config_error:
+    'The server is misconfigured; nothing was submitted. Tell the operator of this seedance-mcp server (the setting is named in the message).',
+  missing_api_key:
+    'The server has no Apiframe API key; nothing was submitted. Tell the operator of this seedance-mcp server. estimate_cost works without a key.',
+};
+
+function recoveryFor(error: SeedanceError, session: Session): string {
+  if (session.transport === 'stdio') return error.recovery;
+  return (
+    REMOTE_RECOVERY[error.code] ??
+    error.recovery
+      .replace(
+        /ask the user to raise SEEDANCE_BUDGET_CREDITS/g,
+        "ask the server's operator to raise the budget",
+      )
+      .replace(/raise SEEDANCE_MAX_DOWNLOAD_MB/g, "ask the server's operator to raise the download limit")
+  );
+}
+
+function errorResult(error: unknown, toolName: string, session: Session): CallToolResult {
   if (error instanceof SeedanceError) {
     return {
       isError: true,
       content: [
         {
           type: 'text',
-          text: redact(`Error (${error.code}): ${error.message}\nWhat to do: ${error.recovery}`),
+          text: redact(`Error (${error.code}): ${error.message}\nWhat to do: ${recoveryFor(error, session)}`),
         },
       ],
     };
   }
   log.error('unexpected failure in a tool', {
     tool: toolName,
+    ...(session.member === undefined ? {} : { member: session.member.name }),
     error: error instanceof Error ? (error.stack ?? error.message) : String(error),
   });
   return {
@@ -76,7 +102,7 @@ function errorResult(error: unknown, toolName: string): CallToolResult {
     content: [
       {
         type: 'text',
-        text: `Error (internal): ${toolName} failed unexpectedly.\nWhat to do: if this call could have submitted a video, call list_videos before retrying, so that nothing is paid twice. The server log (stderr) has the details.`,
+        text: `Error (internal): ${toolName} failed unexpectedly.\nWhat to do: if this call could have submitted a video, call list_videos before retrying, so that nothing is paid twice. ${session.transport === 'stdio' ? 'The server log (stderr) has the details.' : "The server's log has the details."}`,
       },
     ],
   };
@@ -95,7 +121,9 @@ function progressSender(send: (progress: number, message: string) => Promise<voi
   };
 }
 
-export function buildServer(services: Services): Server {
+/** One MCP server per session, over the process-wide app. */
+export function buildServer(app: App, session: Session): Server {
+  const { services } = app;
   const tools = buildTools(services.config);
   const listing = toolListing(tools);
   const byName = new Map(tools.map((t) => [t.name, t]));
@@ -113,7 +141,8 @@ export function buildServer(services: Services): Server {
     roots = undefined;
   });
   const clientRoots = (): Promise<string[] | undefined> => {
-    if (server.getClientCapabilities()?.roots === undefined) return Promise.resolve(undefined);
+    if (!session.useClientRoots || server.getClientCapabilities()?.roots === undefined)
+      return Promise.resolve(undefined);
     roots ??= server
       .listRoots()
       .then((answer) =>
@@ -140,11 +169,13 @@ export function buildServer(services: Services): Server {
           recovery: `Use one of: ${tools.map((t) => t.name).join(', ')}.`,
         }),
         name,
+        session,
       );
     }
     const rawArgs = request.params.arguments ?? {};
     const parsed = tool.input.safeParse(rawArgs);
-    if (!parsed.success) return errorResult(new InvalidArgumentsError(fieldIssues(parsed.error)), name);
+    if (!parsed.success)
+      return errorResult(new InvalidArgumentsError(fieldIssues(parsed.error)), name, session);
     const progressToken = request.params._meta?.progressToken;
     const sendProgress =
       progressToken === undefined
@@ -157,10 +188,12 @@ export function buildServer(services: Services): Server {
           );
     const ctx: ToolContext = {
       services,
-      signal: extra.signal,
+      session,
+      // A draining process stops every wait: the call hands back its job_id and the job goes on.
+      signal: AbortSignal.any([extra.signal, app.draining]),
       progress: (update) => sendProgress?.(update.percent, update.message),
       accessScope: async (): Promise<AccessScope> => ({
-        allowedDirs: services.allowedDirs,
+        allowedDirs: session.allowedDirs,
         roots: await clientRoots(),
       }),
       startedAt: services.now(),
@@ -176,7 +209,7 @@ export function buildServer(services: Services): Server {
       // Nothing a tool returns should hold a secret; this boundary makes sure of it.
       return JSON.parse(redact(JSON.stringify(answer))) as CallToolResult;
     } catch (error) {
-      return errorResult(error, name);
+      return errorResult(error, name, session);
     }
   });
 

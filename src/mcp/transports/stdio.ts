@@ -1,7 +1,8 @@
 /** MCP over stdio: the way every desktop and IDE client starts this server. */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { startApp } from '../../app/app.js';
 import { currentPlatform, loadConfig } from '../../app/config.js';
-import { createServices } from '../../app/services.js';
+import { stdioSession } from '../../app/session.js';
 import { log, setLogLevel } from '../../core/log.js';
 import { VERSION } from '../../core/version.js';
 import { buildServer } from '../server.js';
@@ -9,15 +10,15 @@ import { buildServer } from '../server.js';
 export async function serveStdio(options: { simulate: boolean }): Promise<void> {
   const config = loadConfig(currentPlatform(), options.simulate ? { simulate: true } : {});
   setLogLevel(config.logLevel);
-  const services = await createServices(config);
-  const server = buildServer(services);
+  const app = await startApp(config);
+  const server = buildServer(app, stdioSession(app.services.allowedDirs));
   let closing = false;
   const shutdown = async (reason: string) => {
     if (closing) return;
     closing = true;
     log.info('shutting down', { reason });
     await server.close().catch(() => {});
-    await services.close().catch(() => {});
+    await app.close().catch(() => {});
     process.exit(0);
   };
   server.onclose = () => void shutdown('client closed the connection');
@@ -36,9 +37,5 @@ export async function serveStdio(options: { simulate: boolean }): Promise<void> 
   } else {
     log.info('serving on stdio', { version: VERSION, baseUrl: config.baseUrl, outputDir: config.outputDir });
   }
-  if (config.apiKey !== undefined || config.simulate) {
-    void services.jobs
-      .resumeOrphans()
-      .catch((error: unknown) => log.warn('could not resume jobs in flight', { error: String(error) }));
-  }
+  app.pickUpOrphans();
 }
