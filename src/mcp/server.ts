@@ -206,6 +206,8 @@ export function buildServer(app: App, session: Session): Server {
         structuredContent: result.structured as Record<string, unknown>,
         ...(result.isError === true ? { isError: true } : {}),
       };
+      // Over HTTP every result names the member it was made for.
+      if (session.member !== undefined) answer._meta = { 'seedance-mcp/member': session.member.name };
       // Nothing a tool returns should hold a secret; this boundary makes sure of it.
       return JSON.parse(redact(JSON.stringify(answer))) as CallToolResult;
     } catch (error) {
