@@ -63,6 +63,8 @@ export function toolListing(tools: readonly ToolDefinition[]): Tool[] {
 const REMOTE_RECOVERY: Readonly<Record<string, string>> = {
   config_error:
     'The server is misconfigured; nothing was submitted. Tell the operator of this seedance-mcp server (the setting is named in the message).',
+  path_not_allowed:
+    "This server reads local files only from its operator's allowed folders, which a remote caller cannot put files in: give an http(s) URL or an asset:// URI instead.",
   missing_api_key:
     'The server has no Apiframe API key; nothing was submitted. Tell the operator of this seedance-mcp server. estimate_cost works without a key.',
 };
@@ -211,6 +213,17 @@ export function buildServer(app: App, session: Session): Server {
       // Nothing a tool returns should hold a secret; this boundary makes sure of it.
       return JSON.parse(redact(JSON.stringify(answer))) as CallToolResult;
     } catch (error) {
+      if (app.draining.aborted && error instanceof SeedanceError && error.code === 'cancelled') {
+        // Not the client's doing: the server stopped the wait to shut down, and the job goes on without it.
+        return errorResult(
+          new SeedanceError('server_shutting_down', 'The server is shutting down and stopped waiting.', {
+            recovery: error.recovery,
+            details: error.details,
+          }),
+          name,
+          session,
+        );
+      }
       return errorResult(error, name, session);
     }
   });

@@ -1,0 +1,266 @@
+/**
+ * The built binary in HTTP mode (`seedance-mcp --http --port 0`), driven by the SDK's own StreamableHTTPClientTransport
+ * and by raw HTTP where a client would not misbehave on purpose: the tools end to end, progress, tokens, the
+ * DNS-rebinding checks, the body limit, the per-member bounds and a drain on SIGTERM.
+ */
+import { createHash } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import type { CallToolResult, Progress } from '@modelcontextprotocol/sdk/types.js';
+import { describe, expect, it } from 'vitest';
+import type { VideoOutput } from '../src/mcp/tools/shapes.js';
+import { useHttpBinary } from './helpers/http.js';
+import { structuredOf, textOf } from './helpers/mcp.js';
+import { TEST_KEY, useSimulator } from './helpers/simulator.js';
+
+const TOKEN = 'tok_shared_0123456789abcdef';
+const INITIALIZE = {
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+};
+
+interface RawAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** A raw POST with any headers (Host included, which fetch would not let a test forge). */
+function post(url: string, body: string | Buffer, headers: Record<string, string> = {}): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          ...headers,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString(),
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('seedance-mcp --http', () => {
+  const start = useHttpBinary();
+
+  it('serves every tool end to end with progress, each result naming the member', async () => {
+    const server = await start({ SEEDANCE_HTTP_TOKEN: TOKEN, SEEDANCE_SIMULATED_JOB_SECONDS: '2' }, [
+      '--simulate',
+    ]);
+    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+    const health = await fetch(`${server.base}/healthz`);
+    expect(health.status).toBe(200);
+    const healthBody = (await health.json()) as Record<string, unknown>;
+    expect(healthBody).toMatchObject({ status: 'ok', ledger: 'ok', simulated: true });
+    expect(JSON.stringify(healthBody)).not.toContain(TOKEN);
+
+    const client = await server.client(TOKEN);
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual([
+      'estimate_cost',
+      'generate_video',
+      'get_video',
+      'list_videos',
+      'upload_asset',
+    ]);
+    const estimate = (await client.callTool({
+      name: 'estimate_cost',
+      arguments: { duration: 5, resolution: '720p' },
+    })) as CallToolResult;
+    expect(estimate.isError).toBeFalsy();
+    expect(JSON.stringify(estimate.structuredContent)).toContain('"credits":20');
+    expect(estimate._meta).toEqual({ 'seedance-mcp/member': 'shared' });
+
+    const progress: Progress[] = [];
+    const made = (await client.callTool(
+      {
+        name: 'generate_video',
+        arguments: { prompt: 'a red kite over the sea', duration: 4, resolution: '480p' },
+      },
+      undefined,
+      { onprogress: (p) => progress.push(p), timeout: 60_000 },
+    )) as CallToolResult;
+    expect(made.isError, textOf(made)).toBeFalsy();
+    const video = structuredOf<VideoOutput>(made);
+    expect(video.status).toBe('completed');
+    expect(video.simulated).toBe(true);
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.every((p, i) => i === 0 || p.progress > (progress[i - 1]?.progress ?? 0))).toBe(true);
+
+    const got = (await client.callTool({
+      name: 'get_video',
+      arguments: { job_id: video.job_id },
+    })) as CallToolResult;
+    expect(structuredOf<VideoOutput>(got).job_id).toBe(video.job_id);
+    const listed = (await client.callTool({ name: 'list_videos', arguments: {} })) as CallToolResult;
+    expect(JSON.stringify(listed.structuredContent)).toContain(video.job_id ?? 'no job id');
+
+    // A remote member cannot name this machine's files (existing or not), and is not told to edit an "env" block.
+    await writeFile(join(server.dir, 'photo.png'), 'not read');
+    const upload = (await client.callTool({
+      name: 'upload_asset',
+      arguments: { source: join(server.dir, 'photo.png') },
+    })) as CallToolResult;
+    expect(upload.isError).toBe(true);
+    expect(textOf(upload)).toContain('path_not_allowed');
+    expect(textOf(upload)).toContain('http(s) URL');
+    expect(textOf(upload)).not.toMatch(/env"? block|SEEDANCE_ALLOWED_DIRS/);
+    expect(server.stderr.join('')).not.toContain(TOKEN);
+  });
+
+  it('refuses a missing or wrong token with 401 and WWW-Authenticate, and logs no token', async () => {
+    const dir = await import('node:fs/promises').then(async (fs) =>
+      fs.realpath(await fs.mkdtemp(join((await import('node:os')).tmpdir(), 'seedance-members-'))),
+    );
+    const tokens = join(dir, 'members.json');
+    const good = 'tok_ci_member_0123456789';
+    await writeFile(
+      tokens,
+      JSON.stringify([
+        {
+          name: 'ci',
+          token_sha256: createHash('sha256').update(good).digest('hex'),
+          budget_credits: 100,
+          budget_period: 'day',
+        },
+      ]),
+    );
+    const server = await start({ SEEDANCE_HTTP_TOKENS_FILE: tokens }, ['--simulate'], dir);
+    const body = JSON.stringify(INITIALIZE);
+    const missing = await post(server.url, body);
+    expect(missing.status).toBe(401);
+    expect(missing.headers['www-authenticate']).toBe('Bearer realm="seedance-mcp"');
+    expect(JSON.parse(missing.body)).toMatchObject({ jsonrpc: '2.0', error: { code: -32001 } });
+    const wrongToken = 'tok_wrong_guess_987654321';
+    const wrong = await post(server.url, body, { authorization: `Bearer ${wrongToken}` });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers['www-authenticate']).toContain('error="invalid_token"');
+    const right = await post(server.url, body, { authorization: `Bearer ${good}` });
+    expect(right.status).toBe(200);
+    // /healthz needs no token.
+    expect((await fetch(`${server.base}/healthz`)).status).toBe(200);
+    const log = server.stderr.join('');
+    expect(log).toContain('bad credentials');
+    expect(log).not.toContain(wrongToken);
+    expect(log).not.toContain(good);
+  });
+
+  it('refuses a spoofed Host and a foreign Origin (DNS rebinding), and accepts loopback ones', async () => {
+    const server = await start({}, ['--simulate']);
+    const port = new URL(server.url).port;
+    const body = JSON.stringify(INITIALIZE);
+    const spoofed = await post(server.url, body, { host: `evil.example.com:${port}` });
+    expect(spoofed.status).toBe(403);
+    expect(JSON.parse(spoofed.body)).toMatchObject({ jsonrpc: '2.0', error: { code: -32000 } });
+    const foreign = await post(server.url, body, { origin: 'http://evil.example.com' });
+    expect(foreign.status).toBe(403);
+    const local = await post(server.url, body, {
+      host: `localhost:${port}`,
+      origin: `http://localhost:${port}`,
+    });
+    expect(local.status).toBe(200);
+  });
+
+  it('answers a 5 MB body with a JSON-RPC error, and stays up', async () => {
+    const server = await start({}, ['--simulate']);
+    const big = Buffer.alloc(5 * 1024 * 1024, 0x20);
+    const answer = await post(server.url, big);
+    expect(answer.status).toBe(413);
+    expect(JSON.parse(answer.body)).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32600 } });
+    const client = await server.client();
+    expect((await client.listTools()).tools).toHaveLength(5);
+  });
+
+  it('refuses to listen beyond loopback without a token', async () => {
+    await expect(start({}, ['--simulate', '--host', '0.0.0.0'])).rejects.toThrow(
+      /refusing to listen on 0\.0\.0\.0/,
+    );
+  });
+});
+
+describe('seedance-mcp --http against an Apiframe-compatible server', () => {
+  const env = useSimulator({ queuedMs: 0, processingMs: 60_000, assetProcessingMs: 0 });
+  const start = useHttpBinary();
+
+  it('bounds the requests in flight per member with 429 and Retry-After', async () => {
+    const sim = await env.start();
+    const server = await start({
+      APIFRAME_API_KEY: TEST_KEY,
+      APIFRAME_BASE_URL: sim.url,
+      SEEDANCE_HTTP_MAX_IN_FLIGHT: '1',
+    });
+    const client = await server.client();
+    const progressed = new Promise<void>((resolve) => {
+      client
+        .callTool(
+          { name: 'generate_video', arguments: { prompt: 'a slow sunrise', duration: 4, wait_seconds: 20 } },
+          undefined,
+          { onprogress: () => resolve(), timeout: 60_000 },
+        )
+        // Still waiting when the test ends and closes the client.
+        .catch(() => {});
+    });
+    await progressed;
+    const second = await post(server.url, JSON.stringify(INITIALIZE));
+    expect(second.status).toBe(429);
+    expect(second.headers['retry-after']).toBe('1');
+  });
+
+  it('drains on SIGTERM: the call in flight hands back its job_id, and the job goes on in the ledger', async () => {
+    const sim = await env.start();
+    const environment = { APIFRAME_API_KEY: TEST_KEY, APIFRAME_BASE_URL: sim.url };
+    const server = await start(environment);
+    const client = await server.client();
+    let signalled = false;
+    const result = (await client.callTool(
+      {
+        name: 'generate_video',
+        arguments: { prompt: 'a lighthouse at dusk', duration: 4, wait_seconds: 120 },
+      },
+      undefined,
+      {
+        timeout: 60_000,
+        onprogress: () => {
+          if (signalled) return;
+          signalled = true;
+          server.proc.kill('SIGTERM');
+        },
+      },
+    )) as CallToolResult;
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toContain('server_shutting_down');
+    const jobId = /job_id "?([0-9a-f-]{36})/.exec(textOf(result))?.[1];
+    expect(jobId, textOf(result)).toBeDefined();
+    expect(await server.exited).toBe(0);
+    expect(sim.jobCount).toBe(1);
+
+    const again = await start(environment, [], server.dir);
+    const found = (await (
+      await again.client()
+    ).callTool({
+      name: 'get_video',
+      arguments: { job_id: jobId, wait_seconds: 0 },
+    })) as CallToolResult;
+    expect(found.isError, textOf(found)).toBeFalsy();
+    expect(structuredOf<VideoOutput>(found)).toMatchObject({ job_id: jobId, status: 'processing' });
+    expect(structuredOf<VideoOutput>(found).cost.estimated_credits).not.toBeNull();
+  });
+});
