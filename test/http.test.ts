@@ -102,6 +102,8 @@ describe('seedance-mcp --http', () => {
     const video = structuredOf<VideoOutput>(made);
     expect(video.status).toBe('completed');
     expect(video.simulated).toBe(true);
+    // Fetched from the configured Apiframe origin (the simulator on loopback): allowed, where a member's URL is not.
+    expect(video.video?.bytes).toBeGreaterThan(0);
     expect(progress.length).toBeGreaterThan(0);
     expect(progress.every((p, i) => i === 0 || p.progress > (progress[i - 1]?.progress ?? 0))).toBe(true);
 
@@ -123,6 +125,16 @@ describe('seedance-mcp --http', () => {
     expect(textOf(upload)).toContain('path_not_allowed');
     expect(textOf(upload)).toContain('http(s) URL');
     expect(textOf(upload)).not.toMatch(/env"? block|SEEDANCE_ALLOWED_DIRS/);
+
+    // Server-side request forgery: the cloud metadata address and loopback are never fetched for a member.
+    for (const source of ['http://169.254.169.254/latest/meta-data/', 'http://localhost:9/photo.png']) {
+      const refused = (await client.callTool({
+        name: 'upload_asset',
+        arguments: { source },
+      })) as CallToolResult;
+      expect(refused.isError, source).toBe(true);
+      expect(textOf(refused)).toContain('url_not_allowed');
+    }
     expect(server.stderr.join('')).not.toContain(TOKEN);
   });
 

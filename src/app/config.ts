@@ -210,6 +210,21 @@ export const SETTINGS = {
     z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
     () => undefined as string | undefined,
   ),
+  fetchAllow: setting(
+    'SEEDANCE_FETCH_ALLOW',
+    'HTTP mode: host names (comma-separated) the server may fetch even when they resolve to a private or loopback address; every other member-given URL must be public.',
+    'none',
+    z
+      .string()
+      .transform((list) =>
+        list
+          .split(',')
+          .map((h) => h.trim().toLowerCase())
+          .filter((h) => h !== ''),
+      )
+      .pipe(z.array(z.string().regex(/^[a-z0-9.:[\]-]+$/, { error: 'must list host names' }))),
+    (): string[] => [],
+  ),
   httpMaxSessions: setting(
     'SEEDANCE_HTTP_MAX_SESSIONS',
     'HTTP mode: open MCP sessions per member; one more is answered 429.',

@@ -8,6 +8,7 @@ import { AccountCache } from '../apiframe/account.js';
 import { ApiframeClient } from '../apiframe/client.js';
 import { BACKOFF } from '../apiframe/http.js';
 import { ConfigError } from '../core/errors.js';
+import { type Fetcher, guardedFetch } from '../core/guarded-fetch.js';
 import { registerSecret } from '../core/redact.js';
 import { USER_AGENT } from '../core/version.js';
 import { DEFAULT_PRICES, type PriceTable, parsePriceTable } from '../domain/pricing.js';
@@ -18,6 +19,7 @@ import { DEFAULT_POLL, type PollSchedule } from '../jobs/watcher.js';
 import { createMemoryLedger, openFileLedger } from '../ledger/index.js';
 import type { Ledger } from '../ledger/types.js';
 import { type Config, SETTINGS } from './config.js';
+import type { TransportKind } from './session.js';
 
 /** The key the in-process simulator accepts; it is no secret. */
 export const SIMULATED_API_KEY = 'afk_simulated_offline';
@@ -67,7 +69,25 @@ export async function loadPrices(config: Config): Promise<PriceTable> {
   }
 }
 
-export async function createServices(config: Config, overrides: ServiceOverrides = {}): Promise<Services> {
+/**
+ * How media and result URLs are fetched. Over stdio the user is the machine's owner and fetches what they like; over
+ * HTTP the URLs come from remote members, so nothing private is fetched (results also from the Apiframe origin).
+ */
+function fetchers(config: Config, baseUrl: string, transport: TransportKind) {
+  if (transport === 'stdio') return { media: fetch as Fetcher, results: fetch as Fetcher };
+  const allowSetting = SETTINGS.fetchAllow.name;
+  const allowHosts = new Set(config.fetchAllow);
+  return {
+    media: guardedFetch({ allowHosts, allowSetting }),
+    results: guardedFetch({ allowHosts: new Set([...allowHosts, new URL(baseUrl).hostname]), allowSetting }),
+  };
+}
+
+export async function createServices(
+  config: Config,
+  overrides: ServiceOverrides = {},
+  transport: TransportKind = 'stdio',
+): Promise<Services> {
   const prices = await loadPrices(config);
   let baseUrl = config.baseUrl;
   let apiKey = config.apiKey;
@@ -86,6 +106,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     closeSimulator = () => simulator.close();
   }
   registerSecret(apiKey);
+  const fetch = fetchers(config, baseUrl, transport);
   const client = new ApiframeClient({
     baseUrl,
     apiKey,
@@ -109,6 +130,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     maxDownloadBytes: config.maxDownloadMb * 1024 * 1024,
     downloadTimeoutMs: Math.max(config.timeoutMs, 120_000),
     userAgent: USER_AGENT,
+    fetch: fetch.results,
     claimPollMs: overrides.claimPollMs ?? 250,
   });
   const assets = new AssetService(client, ledger, {
@@ -118,6 +140,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     pollMs: overrides.assetPollMs ?? { first: 500, cap: 2_000 },
     cacheTtlMs: 12 * 60 * 60 * 1000,
     userAgent: USER_AGENT,
+    fetch: fetch.media,
   });
   return {
     config,

@@ -9,6 +9,7 @@ import type { ApiframeClient } from '../apiframe/client.js';
 import { ApiframeError, RateLimitError } from '../apiframe/errors.js';
 import { type Job, TERMINAL_STATUSES } from '../apiframe/schemas.js';
 import { CancelledError, SeedanceError } from '../core/errors.js';
+import type { Fetcher } from '../core/guarded-fetch.js';
 import { log } from '../core/log.js';
 import { sanitize } from '../core/redact.js';
 import { type WireSeedanceParams, wireBody } from '../domain/params.js';
@@ -96,6 +97,8 @@ export interface JobServiceOptions {
   maxDownloadBytes: number;
   downloadTimeoutMs: number;
   userAgent: string;
+  /** How result files are fetched. */
+  fetch: Fetcher;
   /** How often to look at the ledger while another process downloads a job. */
   claimPollMs: number;
 }
@@ -334,6 +337,7 @@ export class JobService {
       timeoutMs: this.options.downloadTimeoutMs,
       signal,
       userAgent: this.options.userAgent,
+      fetch: this.options.fetch,
     };
     const video = await downloadFile(videoUrl, this.options.outputDir, `${base}.mp4`, {
       ...common,

@@ -386,7 +386,7 @@ export async function serveHttp(options: ServeHttpOptions): Promise<void> {
   setLogLevel(config.logLevel);
   const access = loadAccess(config);
   checkExposure(config, access, options.host);
-  const app = await startApp(config);
+  const app = await startApp(config, {}, 'http');
   // A remote member cannot mean this machine's files: local paths only where the operator named folders.
   const explicitDirs = (platform.env[SETTINGS.allowedDirs.name] ?? '').trim() !== '';
   const server = await startMcpHttpServer(app, {
