@@ -104,6 +104,17 @@ describe('seedance-mcp --http', () => {
     expect(video.simulated).toBe(true);
     // Fetched from the configured Apiframe origin (the simulator on loopback): allowed, where a member's URL is not.
     expect(video.video?.bytes).toBeGreaterThan(0);
+    // The file is served by the server itself over a signed link, whole or by range, beside the Apiframe URL.
+    const link = (video.video as { download_url?: string } | null)?.download_url;
+    expect(link).toMatch(new RegExp(`^${server.base}/files/.+\\.mp4\\?exp=\\d+&sig=`));
+    expect(video.remote_url).not.toBeNull();
+    const whole = Buffer.from(await (await fetch(link ?? '')).arrayBuffer());
+    expect(createHash('sha256').update(whole).digest('hex')).toBe(video.video?.sha256);
+    const part = await fetch(link ?? '', { headers: { range: 'bytes=0-7' } });
+    expect(part.status).toBe(206);
+    expect(Buffer.from(await part.arrayBuffer())).toEqual(whole.subarray(0, 8));
+    expect((await fetch(`${link}x`)).status).toBe(403);
+    expect(made.content.some((b) => b.type === 'resource_link' && b.uri === link)).toBe(true);
     expect(progress.length).toBeGreaterThan(0);
     expect(progress.every((p, i) => i === 0 || p.progress > (progress[i - 1]?.progress ?? 0))).toBe(true);
 

@@ -26,6 +26,8 @@ export interface Session {
    * this machine only over stdio.
    */
   useClientRoots: boolean;
+  /** A link the client can download a result file from (HTTP), or undefined where the path itself serves (stdio). */
+  linkFile?: (path: string) => string | undefined;
 }
 
 /** The one session of a stdio server: the machine's owner, the configured folders, the client's roots. */

@@ -110,6 +110,32 @@ function errorResult(error: unknown, toolName: string, session: Session): CallTo
   };
 }
 
+/**
+ * Over HTTP the server's paths mean nothing to the client: every file in a result (an object with `path` and
+ * `file_uri`) gains a `download_url` served by this server, and resource links point at it.
+ */
+function withDownloadLinks(answer: CallToolResult, link: (path: string) => string | undefined): void {
+  const visit = (value: unknown): void => {
+    if (typeof value !== 'object' || value === null) return;
+    if (Array.isArray(value)) {
+      for (const item of value) visit(item);
+      return;
+    }
+    const node = value as Record<string, unknown>;
+    if (typeof node.path === 'string' && typeof node.file_uri === 'string') {
+      const url = link(node.path);
+      if (url !== undefined) node.download_url = url;
+    }
+    for (const child of Object.values(node)) visit(child);
+  };
+  visit(answer.structuredContent);
+  for (const block of answer.content) {
+    if (block.type !== 'resource_link' || !block.uri.startsWith('file:')) continue;
+    const url = link(fileURLToPath(block.uri));
+    if (url !== undefined) block.uri = url;
+  }
+}
+
 /** Keeps progress values strictly increasing, as the protocol requires, whatever the upstream percent does. */
 function progressSender(send: (progress: number, message: string) => Promise<void>) {
   let last = -1;
@@ -208,6 +234,7 @@ export function buildServer(app: App, session: Session): Server {
         structuredContent: result.structured as Record<string, unknown>,
         ...(result.isError === true ? { isError: true } : {}),
       };
+      if (session.linkFile !== undefined) withDownloadLinks(answer, session.linkFile);
       // Over HTTP every result names the member it was made for.
       if (session.member !== undefined) answer._meta = { 'seedance-mcp/member': session.member.name };
       // Nothing a tool returns should hold a secret; this boundary makes sure of it.

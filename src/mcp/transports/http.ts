@@ -22,6 +22,7 @@ import { ConfigError } from '../../core/errors.js';
 import { log, setLogLevel } from '../../core/log.js';
 import { VERSION } from '../../core/version.js';
 import { buildServer } from '../server.js';
+import { type FileLinks, fileLinkKey, fileLinks } from './files.js';
 import { type Access, loadAccess } from './members.js';
 
 /** The largest JSON-RPC body read (the SDK's own default): a tool call's arguments are a few kilobytes. */
@@ -40,6 +41,8 @@ export interface HttpServerOptions {
   idleMs: number;
   /** Where clients reach the server when it is behind a proxy: its host is accepted too. */
   publicUrl?: string | undefined;
+  /** Key of the signed /files/ links. */
+  fileLinkKey: Buffer;
 }
 
 export interface McpHttpServer {
@@ -114,6 +117,17 @@ export async function startMcpHttpServer(app: App, options: HttpServerOptions): 
   let draining = false;
   let allowedHosts = new Set<string>();
   let allowedOrigins = new Set<string>();
+  let ownBase = '';
+  const files: FileLinks = fileLinks({
+    outputDir: app.services.config.outputDir,
+    key: options.fileLinkKey,
+    base: () =>
+      options.publicUrl === undefined
+        ? ownBase
+        : options.publicUrl.endsWith('/')
+          ? options.publicUrl
+          : `${options.publicUrl}/`,
+  });
 
   const memberKey = (member: Member | undefined) => member?.name ?? '';
   const sessionsOf = (key: string) => [...sessions.values()].filter((s) => s.memberKey === key).length;
@@ -155,6 +169,7 @@ export async function startMcpHttpServer(app: App, options: HttpServerOptions): 
       member,
       allowedDirs: options.allowedDirs,
       useClientRoots: false,
+      linkFile: (path) => files.link(path),
     };
     const server = buildServer(app, session);
     const key = memberKey(member);
@@ -290,7 +305,9 @@ export async function startMcpHttpServer(app: App, options: HttpServerOptions): 
         ? handleMcp(req, res)
         : path === '/healthz' && req.method === 'GET'
           ? health(res)
-          : Promise.resolve(sendJson(res, 404, { error: 'not found' }));
+          : path?.startsWith('/files/')
+            ? files.serve(req, res)
+            : Promise.resolve(sendJson(res, 404, { error: 'not found' }));
     route.catch((error: unknown) => {
       log.error('HTTP request failed', {
         path,
@@ -309,6 +326,7 @@ export async function startMcpHttpServer(app: App, options: HttpServerOptions): 
     });
   });
   const port = (http.address() as AddressInfo).port;
+  ownBase = `http://${urlHost(options.host)}:${port}/`;
   const names = new Set<string>([urlHost(options.host)]);
   if (isLoopbackHost(options.host) || options.host === '0.0.0.0' || options.host === '::')
     for (const name of LOOPBACK_NAMES) names.add(name);
@@ -398,6 +416,7 @@ export async function serveHttp(options: ServeHttpOptions): Promise<void> {
     maxInFlightPerMember: config.httpMaxInFlight,
     idleMs: config.httpIdleMinutes * 60_000,
     publicUrl: config.publicUrl,
+    fileLinkKey: fileLinkKey(config.simulate ? undefined : config.apiKey),
   });
   let closing = false;
   const shutdown = async (reason: string) => {
