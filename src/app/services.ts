@@ -4,6 +4,7 @@
  * lives in memory (the simulator's jobs die with the process, so they must not outlive it in a ledger either).
  */
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { AccountCache } from '../apiframe/account.js';
 import { ApiframeClient } from '../apiframe/client.js';
 import { BACKOFF } from '../apiframe/http.js';
@@ -16,7 +17,7 @@ import { AssetService } from '../inputs/assets.js';
 import { realDirs } from '../inputs/local-files.js';
 import { JobService } from '../jobs/service.js';
 import { DEFAULT_POLL, type PollSchedule } from '../jobs/watcher.js';
-import { createMemoryLedger, openFileLedger } from '../ledger/index.js';
+import { createMemoryLedger, LEDGER_FILE, openSqliteLedger } from '../ledger/index.js';
 import type { Ledger } from '../ledger/types.js';
 import { type Config, SETTINGS } from './config.js';
 import type { TransportKind } from './session.js';
@@ -122,7 +123,7 @@ export async function createServices(
     overrides.ledger ??
     (config.simulate
       ? createMemoryLedger(ledgerOptions)
-      : await openFileLedger(config.stateDir, ledgerOptions));
+      : openSqliteLedger(join(config.stateDir, LEDGER_FILE), ledgerOptions));
   const account = new AccountCache(client);
   const jobs = new JobService(client, ledger, account, prices, {
     poll: overrides.poll ?? DEFAULT_POLL,
