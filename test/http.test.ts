@@ -4,8 +4,9 @@
  * DNS-rebinding checks, the body limit, the per-member bounds and a drain on SIGTERM.
  */
 import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, realpath, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CallToolResult, Progress } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
@@ -15,6 +16,7 @@ import { structuredOf, textOf } from './helpers/mcp.js';
 import { TEST_KEY, useSimulator } from './helpers/simulator.js';
 
 const TOKEN = 'tok_shared_0123456789abcdef';
+const sha256 = (token: string) => createHash('sha256').update(token).digest('hex');
 const INITIALIZE = {
   jsonrpc: '2.0',
   id: 1,
@@ -69,7 +71,8 @@ describe('seedance-mcp --http', () => {
     const health = await fetch(`${server.base}/healthz`);
     expect(health.status).toBe(200);
     const healthBody = (await health.json()) as Record<string, unknown>;
-    expect(healthBody).toMatchObject({ status: 'ok', ledger: 'ok', simulated: true });
+    expect(healthBody).toMatchObject({ status: 'ok', ledger: { state: 'ok' }, simulated: true });
+    expect(JSON.stringify(healthBody)).not.toContain(server.dir);
     expect(JSON.stringify(healthBody)).not.toContain(TOKEN);
 
     const client = await server.client(TOKEN);
@@ -149,10 +152,72 @@ describe('seedance-mcp --http', () => {
     expect(server.stderr.join('')).not.toContain(TOKEN);
   });
 
-  it('refuses a missing or wrong token with 401 and WWW-Authenticate, and logs no token', async () => {
-    const dir = await import('node:fs/promises').then(async (fs) =>
-      fs.realpath(await fs.mkdtemp(join((await import('node:os')).tmpdir(), 'seedance-members-'))),
+  it("keeps two members apart: their own budgets, their own job lists, no attaching to the other's job", async () => {
+    const dir = await realpath(await mkdtemp(join(tmpdir(), 'seedance-members-')));
+    const tokens = { alice: 'tok_alice_0123456789abcdef', bob: 'tok_bob_0123456789abcdef' };
+    await writeFile(
+      join(dir, 'members.json'),
+      JSON.stringify([
+        { name: 'alice', token_sha256: sha256(tokens.alice), budget_credits: 20, budget_period: 'day' },
+        { name: 'bob', token_sha256: sha256(tokens.bob), budget_credits: 100 },
+      ]),
     );
+    const server = await start(
+      {
+        SEEDANCE_HTTP_TOKENS_FILE: join(dir, 'members.json'),
+        SEEDANCE_BUDGET_CREDITS: '40',
+        SEEDANCE_SIMULATED_JOB_SECONDS: '0',
+      },
+      ['--simulate'],
+      dir,
+    );
+    const alice = await server.client(tokens.alice);
+    const bob = await server.client(tokens.bob);
+    const make = async (client: typeof alice, resolution: string) =>
+      (await client.callTool(
+        { name: 'generate_video', arguments: { prompt: 'two kites', duration: 4, resolution } },
+        undefined,
+        { timeout: 60_000 },
+      )) as CallToolResult;
+
+    const first = await make(alice, '480p');
+    expect(first.isError, textOf(first)).toBeFalsy();
+    expect(first._meta).toEqual({ 'seedance-mcp/member': 'alice' });
+    const aliceVideo = structuredOf<VideoOutput>(first);
+    expect(aliceVideo.budget).toMatchObject({ limit: 20, spent: 8 });
+    // The same prompt from bob is bob's own new job, not alice's.
+    const second = await make(bob, '480p');
+    const bobVideo = structuredOf<VideoOutput>(second);
+    expect(bobVideo.submission).toBe('submitted');
+    expect(bobVideo.job_id).not.toBe(aliceVideo.job_id);
+    expect(bobVideo.budget).toMatchObject({ limit: 100, spent: 8 });
+
+    const listOf = async (client: typeof alice) =>
+      JSON.stringify(
+        ((await client.callTool({ name: 'list_videos', arguments: {} })) as CallToolResult).structuredContent,
+      );
+    expect(await listOf(alice)).toContain(aliceVideo.job_id ?? '?');
+    expect(await listOf(alice)).not.toContain(bobVideo.job_id ?? '?');
+    expect(await listOf(bob)).not.toContain(aliceVideo.job_id ?? '?');
+    const peek = (await bob.callTool({
+      name: 'get_video',
+      arguments: { job_id: aliceVideo.job_id, wait_seconds: 0 },
+    })) as CallToolResult;
+    expect(peek.isError).toBe(true);
+    expect(textOf(peek)).toContain('not_found');
+
+    // alice's own cap (8 + 16 > 20) refuses her; bob's 40 fits his (8 + 40 <= 100), not the server's (16 + 40 > 40).
+    const aliceOver = await make(alice, '720p');
+    expect(aliceOver.isError).toBe(true);
+    expect(textOf(aliceOver)).toContain('of the 20 credit budget');
+    const bobOver = await make(bob, '1080p');
+    expect(bobOver.isError).toBe(true);
+    expect(textOf(bobOver)).toContain('of the 40 credit budget');
+    expect(textOf(bobOver)).not.toContain('SEEDANCE_BUDGET_CREDITS');
+  });
+
+  it('refuses a missing or wrong token with 401 and WWW-Authenticate, and logs no token', async () => {
+    const dir = await realpath(await mkdtemp(join(tmpdir(), 'seedance-members-')));
     const tokens = join(dir, 'members.json');
     const good = 'tok_ci_member_0123456789';
     await writeFile(
@@ -160,7 +225,7 @@ describe('seedance-mcp --http', () => {
       JSON.stringify([
         {
           name: 'ci',
-          token_sha256: createHash('sha256').update(good).digest('hex'),
+          token_sha256: sha256(good),
           budget_credits: 100,
           budget_period: 'day',
         },

@@ -15,7 +15,14 @@ import { sanitize } from '../core/redact.js';
 import { type WireSeedanceParams, wireBody } from '../domain/params.js';
 import { type CheaperOption, cheaperOptions, type Estimate, type PriceTable } from '../domain/pricing.js';
 import { requestHash } from '../domain/request-hash.js';
-import type { BudgetSnapshot, DownloadedFile, JobRecord, JobUpdate, Ledger } from '../ledger/types.js';
+import type {
+  BudgetSnapshot,
+  DownloadedFile,
+  JobRecord,
+  JobUpdate,
+  Ledger,
+  MemberScope,
+} from '../ledger/types.js';
 import { DownloadError, downloadFile } from './download.js';
 import { outputBaseName } from './naming.js';
 import { JobWatcher, type PollSchedule } from './watcher.js';
@@ -71,6 +78,8 @@ export interface SubmitInput {
   estimate: Estimate;
   idempotencyKey?: string | undefined;
   newJob: boolean;
+  /** Whose request it is (over HTTP): their own budget applies too, and they attach only to their own jobs. */
+  member?: MemberScope | undefined;
 }
 
 export interface Submission {
@@ -162,6 +171,7 @@ export class JobService {
       request: body,
       estimate: input.estimate,
       newJob: input.newJob,
+      ...(input.member === undefined ? {} : { member: input.member }),
     });
     if (outcome.kind === 'over_budget') {
       const remaining = outcome.budget.remaining ?? 0;
@@ -188,7 +198,7 @@ export class JobService {
       return {
         record,
         kind: outcome.kind === 'resume' ? 'resumed' : 'submitted',
-        budget: await this.ledger.budget(),
+        budget: await this.ledger.budget(input.member?.budgetLimit == null ? undefined : input.member),
       };
     } catch (error) {
       if (definitelyNotCreated(error)) {

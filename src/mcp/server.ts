@@ -15,6 +15,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import type { App } from '../app/app.js';
+import { servicesFor } from '../app/member-services.js';
 import type { Session } from '../app/session.js';
 import { InvalidArgumentsError, SeedanceError } from '../core/errors.js';
 import { toJsonSchema, toOutputJsonSchema } from '../core/json-schema.js';
@@ -151,7 +152,8 @@ function progressSender(send: (progress: number, message: string) => Promise<voi
 
 /** One MCP server per session, over the process-wide app. */
 export function buildServer(app: App, session: Session): Server {
-  const { services } = app;
+  // A member sees the process's services through a ledger of their own jobs.
+  const services = servicesFor(app.services, session.member);
   const tools = buildTools(services.config);
   const listing = toolListing(tools);
   const byName = new Map(tools.map((t) => [t.name, t]));

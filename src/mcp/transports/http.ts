@@ -17,10 +17,11 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { type App, startApp } from '../../app/app.js';
 import { type Config, currentPlatform, loadConfig, SETTINGS } from '../../app/config.js';
-import type { Member, Session } from '../../app/session.js';
+import type { Session } from '../../app/session.js';
 import { ConfigError } from '../../core/errors.js';
 import { log, setLogLevel } from '../../core/log.js';
 import { VERSION } from '../../core/version.js';
+import type { MemberScope } from '../../ledger/types.js';
 import { buildServer } from '../server.js';
 import { type FileLinks, fileLinkKey, fileLinks } from './files.js';
 import { type Access, loadAccess } from './members.js';
@@ -129,7 +130,7 @@ export async function startMcpHttpServer(app: App, options: HttpServerOptions): 
           : `${options.publicUrl}/`,
   });
 
-  const memberKey = (member: Member | undefined) => member?.name ?? '';
+  const memberKey = (member: MemberScope | undefined) => member?.name ?? '';
   const sessionsOf = (key: string) => [...sessions.values()].filter((s) => s.memberKey === key).length;
 
   const closeSession = (session: OpenSession, why: string) => {
@@ -163,7 +164,7 @@ export async function startMcpHttpServer(app: App, options: HttpServerOptions): 
     return undefined;
   };
 
-  const newSession = async (member: Member | undefined): Promise<StreamableHTTPServerTransport> => {
+  const newSession = async (member: MemberScope | undefined): Promise<StreamableHTTPServerTransport> => {
     const session: Session = {
       transport: 'http',
       member,
@@ -275,16 +276,14 @@ export async function startMcpHttpServer(app: App, options: HttpServerOptions): 
     await transport.handleRequest(req, res, message);
   };
 
+  /** Unauthenticated, so it says only what a load balancer needs: no paths, no budgets, no members. */
   const health = async (res: ServerResponse) => {
-    const ledger = await app.services.ledger.budget().then(
-      () => 'ok',
-      () => 'unavailable',
-    );
-    sendJson(res, ledger === 'ok' ? 200 : 503, {
+    const ledger = await app.services.ledger.health().catch(() => ({ ok: false, store: 'unknown' }));
+    sendJson(res, ledger.ok ? 200 : 503, {
       status: draining ? 'draining' : 'ok',
       version: VERSION,
       simulated: app.services.simulated,
-      ledger,
+      ledger: { state: ledger.ok ? 'ok' : 'unavailable', store: ledger.store },
       sessions: sessions.size,
     });
   };
