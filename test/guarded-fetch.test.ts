@@ -5,7 +5,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BlockedUrlError, guardedFetch, isPublicAddress } from '../src/core/guarded-fetch.js';
+import { BlockedUrlError } from '../src/core/errors.js';
+import { guardedFetch, isPublicAddress } from '../src/core/guarded-fetch.js';
 
 const servers: Server[] = [];
 afterEach(async () => {

@@ -7,9 +7,8 @@ import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import * as z from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { LOG_LEVELS } from '../core/log.js';
-
-export const BUDGET_PERIODS = ['total', 'day', 'month'] as const;
-export type BudgetPeriod = (typeof BUDGET_PERIODS)[number];
+import { BUDGET_PERIODS, type BudgetPeriod } from '../domain/budget.js';
+import { SIMULATED } from '../simulator/timing.js';
 
 export interface Platform {
   platform: NodeJS.Platform;
@@ -162,9 +161,9 @@ export const SETTINGS = {
   simulatedJobSeconds: setting(
     'SEEDANCE_SIMULATED_JOB_SECONDS',
     'How long a simulated video takes to render, in seconds.',
-    '10',
+    String(SIMULATED.jobSeconds),
     int(0, 600),
-    () => 10,
+    () => SIMULATED.jobSeconds,
   ),
   waitSeconds: setting(
     'SEEDANCE_WAIT_SECONDS',

@@ -3,7 +3,7 @@
  * writes only that member's jobs. Their budget is the one reported when they have one of their own (the server-wide
  * cap is still checked in every reservation); another member's job is as unknown as one that never existed.
  */
-import { NotFoundError } from '../apiframe/errors.js';
+import { NotFoundError } from '../core/errors.js';
 import type { Ledger, MemberScope } from '../ledger/types.js';
 import type { Services } from './services.js';
 

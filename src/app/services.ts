@@ -19,6 +19,7 @@ import { JobService } from '../jobs/service.js';
 import { DEFAULT_POLL, type PollSchedule } from '../jobs/watcher.js';
 import { createMemoryLedger, LEDGER_FILE, openSqliteLedger } from '../ledger/index.js';
 import type { Ledger } from '../ledger/types.js';
+import { simulatedTiming } from '../simulator/timing.js';
 import { type Config, SETTINGS } from './config.js';
 import type { TransportKind } from './session.js';
 
@@ -95,13 +96,7 @@ export async function createServices(
   let closeSimulator: (() => Promise<void>) | undefined;
   if (config.simulate) {
     const { startSimulator } = await import('../simulator/server.js');
-    const jobMs = config.simulatedJobSeconds * 1000;
-    const simulator = await startSimulator({
-      queuedMs: Math.floor(jobMs / 10),
-      processingMs: jobMs - Math.floor(jobMs / 10),
-      assetProcessingMs: Math.min(1_000, jobMs),
-      prices,
-    });
+    const simulator = await startSimulator({ ...simulatedTiming(config.simulatedJobSeconds), prices });
     baseUrl = simulator.url;
     apiKey = SIMULATED_API_KEY;
     closeSimulator = () => simulator.close();

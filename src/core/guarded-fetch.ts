@@ -10,7 +10,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { Readable } from 'node:stream';
-import { SeedanceError } from './errors.js';
+import { BlockedUrlError } from './errors.js';
 
 /** The subset of fetch the media code uses: GET with headers and a signal. */
 export type Fetcher = (
@@ -56,19 +56,6 @@ export function isPublicAddress(address: string): boolean {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
   if (mapped !== undefined) return !NOT_PUBLIC.check(mapped, 'ipv4');
   return !NOT_PUBLIC.check(address, family === 4 ? 'ipv4' : 'ipv6');
-}
-
-export class BlockedUrlError extends SeedanceError {
-  constructor(host: string, allowSetting: string) {
-    super(
-      'url_not_allowed',
-      `${host} resolves to a private, loopback or link-local address; this server does not fetch it.`,
-      {
-        recovery: `Give a public http(s) URL (or an asset:// URI). If the host is meant to be reachable, the server's operator can list it in ${allowSetting}.`,
-        details: { host },
-      },
-    );
-  }
 }
 
 export interface FetchGuard {

@@ -4,6 +4,7 @@
  * default.
  */
 import * as z from 'zod';
+import type { FieldIssue } from '../core/errors.js';
 
 export const MODEL = 'seedance-2';
 
@@ -296,11 +297,6 @@ export function crossFieldWarnings(params: Pick<AgentSeedanceParams, MediaField>
     });
   }
   return warnings;
-}
-
-export interface FieldIssue {
-  field: string;
-  message: string;
 }
 
 /** Issues named in one answer; the rest are counted. */

@@ -6,11 +6,11 @@
 
 import type { ApiframeClient } from '../apiframe/client.js';
 import { newIdempotencyKey } from '../apiframe/client.js';
-import { NotFoundError } from '../apiframe/errors.js';
 import type { Upload } from '../apiframe/schemas.js';
-import { SeedanceError, sleep } from '../core/errors.js';
-import { BlockedUrlError, type Fetcher } from '../core/guarded-fetch.js';
+import { AssetError, BlockedUrlError, NotFoundError } from '../core/errors.js';
+import type { Fetcher } from '../core/guarded-fetch.js';
 import { sanitize } from '../core/redact.js';
+import { sleep } from '../core/sleep.js';
 import { SNIFF_BYTES, sniffMedia } from '../domain/media.js';
 import {
   assetUri,
@@ -56,8 +56,6 @@ export interface AssetServiceOptions {
   fetch: Fetcher;
   now?: () => number;
 }
-
-export class AssetError extends SeedanceError {}
 
 /**
  * From this size, a local file this process has not hashed before starts uploading beside its hash, instead of

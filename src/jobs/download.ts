@@ -5,17 +5,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, promises as fsp } from 'node:fs';
 import { basename, join } from 'node:path';
-import { SeedanceError } from '../core/errors.js';
+import { DownloadError, SeedanceError } from '../core/errors.js';
 import type { Fetcher } from '../core/guarded-fetch.js';
 import { sanitize } from '../core/redact.js';
 import { formatBytes, SNIFF_BYTES, sniffMedia } from '../domain/media.js';
 import type { MediaKind } from '../domain/params.js';
-
-export class DownloadError extends SeedanceError {
-  constructor(message: string, recovery: string, details: Record<string, unknown> = {}) {
-    super('download_failed', message, { recovery, details });
-  }
-}
 
 export interface DownloadOptions {
   maxBytes: number;

@@ -9,9 +9,14 @@
  * job's input nor, in every version of the docs, its result, so the final word always comes from the job itself.
  */
 import type { ApiframeClient } from '../apiframe/client.js';
-import { ApiframeError, AuthenticationError, NotFoundError } from '../apiframe/errors.js';
 import { type Job, TERMINAL_STATUSES } from '../apiframe/schemas.js';
-import { SeedanceError } from '../core/errors.js';
+import {
+  ApiframeError,
+  AuthenticationError,
+  NotFoundError,
+  SeedanceError,
+  UnexpectedError,
+} from '../core/errors.js';
 import { log } from '../core/log.js';
 import { MODEL } from '../domain/params.js';
 
@@ -134,10 +139,11 @@ export class JobWatcher {
       failure =
         error instanceof SeedanceError
           ? error
-          : new SeedanceError('internal', `polling job ${jobId} failed`, {
-              recovery: 'Call get_video with this job_id again.',
-              cause: error,
-            });
+          : new UnexpectedError(
+              `polling job ${jobId} failed`,
+              'Call get_video with this job_id again.',
+              error,
+            );
     } finally {
       watch.polling = false;
     }

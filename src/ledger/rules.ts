@@ -5,8 +5,8 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { TERMINAL_STATUSES } from '../apiframe/schemas.js';
-import type { BudgetPeriod } from '../app/config.js';
 import { InvalidArgumentsError } from '../core/errors.js';
+import type { BudgetPeriod } from '../domain/budget.js';
 import { LedgerValueError } from './errors.js';
 import { type JobRecord, type JobUpdate, type LedgerStatus, LOCAL_MEMBER } from './types.js';
 

@@ -8,7 +8,7 @@
  * name and may have a budget of its own, checked with the server-wide one in the same transaction.
  */
 import type { JobStatus } from '../apiframe/schemas.js';
-import type { BudgetPeriod } from '../app/config.js';
+import type { BudgetPeriod } from '../domain/budget.js';
 import type { MediaKind, WireVideoRequest } from '../domain/params.js';
 import type { Estimate } from '../domain/pricing.js';
 

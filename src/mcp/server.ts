@@ -17,7 +17,7 @@ import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/t
 import type { App } from '../app/app.js';
 import { servicesFor } from '../app/member-services.js';
 import type { Session } from '../app/session.js';
-import { InvalidArgumentsError, SeedanceError } from '../core/errors.js';
+import { InvalidArgumentsError, SeedanceError, ShuttingDownError, UnknownToolError } from '../core/errors.js';
 import { toJsonSchema, toOutputJsonSchema } from '../core/json-schema.js';
 import { log } from '../core/log.js';
 import { redact } from '../core/redact.js';
@@ -83,17 +83,27 @@ function recoveryFor(error: SeedanceError, session: Session): string {
   );
 }
 
+/** Where an error result carries the error's code and details, for client programs (the model reads the text). */
+export const ERROR_META_KEY = 'seedance-mcp/error';
+/** Where a result made for an HTTP member names them. */
+export const MEMBER_META_KEY = 'seedance-mcp/member';
+
 function errorResult(error: unknown, toolName: string, session: Session): CallToolResult {
   if (error instanceof SeedanceError) {
-    return {
+    const result: CallToolResult = {
       isError: true,
       content: [
         {
           type: 'text',
-          text: redact(`Error (${error.code}): ${error.message}\nWhat to do: ${recoveryFor(error, session)}`),
+          text: `Error (${error.code}): ${error.message}\nWhat to do: ${recoveryFor(error, session)}`,
         },
       ],
+      _meta: {
+        [ERROR_META_KEY]: { code: error.code, details: error.details },
+        ...(session.member === undefined ? {} : { [MEMBER_META_KEY]: session.member.name }),
+      },
     };
+    return JSON.parse(redact(JSON.stringify(result))) as CallToolResult;
   }
   log.error('unexpected failure in a tool', {
     tool: toolName,
@@ -195,9 +205,10 @@ export function buildServer(app: App, session: Session): Server {
     const tool = byName.get(name);
     if (tool === undefined) {
       return errorResult(
-        new SeedanceError('unknown_tool', `There is no tool "${name}".`, {
-          recovery: `Use one of: ${tools.map((t) => t.name).join(', ')}.`,
-        }),
+        new UnknownToolError(
+          name,
+          tools.map((t) => t.name),
+        ),
         name,
         session,
       );
@@ -238,20 +249,13 @@ export function buildServer(app: App, session: Session): Server {
       };
       if (session.linkFile !== undefined) withDownloadLinks(answer, session.linkFile);
       // Over HTTP every result names the member it was made for.
-      if (session.member !== undefined) answer._meta = { 'seedance-mcp/member': session.member.name };
+      if (session.member !== undefined) answer._meta = { [MEMBER_META_KEY]: session.member.name };
       // Nothing a tool returns should hold a secret; this boundary makes sure of it.
       return JSON.parse(redact(JSON.stringify(answer))) as CallToolResult;
     } catch (error) {
       if (app.draining.aborted && error instanceof SeedanceError && error.code === 'cancelled') {
         // Not the client's doing: the server stopped the wait to shut down, and the job goes on without it.
-        return errorResult(
-          new SeedanceError('server_shutting_down', 'The server is shutting down and stopped waiting.', {
-            recovery: error.recovery,
-            details: error.details,
-          }),
-          name,
-          session,
-        );
+        return errorResult(new ShuttingDownError(error), name, session);
       }
       return errorResult(error, name, session);
     }

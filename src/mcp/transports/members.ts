@@ -7,10 +7,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync, type StatWatcher, unwatchFile, watchFile } from 'node:fs';
 import * as z from 'zod';
-import { BUDGET_PERIODS, type Config, SETTINGS } from '../../app/config.js';
+import { type Config, SETTINGS } from '../../app/config.js';
 import { ConfigError } from '../../core/errors.js';
 import { log } from '../../core/log.js';
 import { registerSecret } from '../../core/redact.js';
+import { BUDGET_PERIODS } from '../../domain/budget.js';
 import type { MemberScope } from '../../ledger/types.js';
 
 const MemberScopesFile = z
