@@ -3,6 +3,7 @@
  * table, the job and asset services. With `simulate`, an in-process simulator stands in for Apiframe and the ledger
  * lives in memory (the simulator's jobs die with the process, so they must not outlive it in a ledger either).
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AccountCache } from '../apiframe/account.js';
@@ -16,7 +17,7 @@ import { DEFAULT_PRICES, type PriceTable, parsePriceTable } from '../domain/pric
 import { AssetService } from '../inputs/assets.js';
 import { realDirs } from '../inputs/local-files.js';
 import { JobService } from '../jobs/service.js';
-import { DEFAULT_POLL, type PollSchedule } from '../jobs/watcher.js';
+import { DEFAULT_POLL, type PollSchedule, SAFETY_NET_POLL } from '../jobs/watcher.js';
 import { createMemoryLedger, LEDGER_FILE, openSqliteLedger } from '../ledger/index.js';
 import type { Ledger } from '../ledger/types.js';
 import { simulatedTiming } from '../simulator/timing.js';
@@ -26,8 +27,20 @@ import type { TransportKind } from './session.js';
 /** The key the in-process simulator accepts; it is no secret. */
 export const SIMULATED_API_KEY = 'afk_simulated_offline';
 
+/** Where Apiframe posts job changes, and the key their signatures are checked with (HTTP mode with a public URL). */
+export interface Webhooks {
+  url: string;
+  /** The raw SHA-256 digest of the API key: Apiframe's HMAC key for `X-Webhook-Signature`. */
+  key: Buffer;
+}
+
+/** The path webhooks are received at, under SEEDANCE_PUBLIC_URL. */
+export const WEBHOOK_PATH = 'webhooks/apiframe';
+
 export interface Services {
   config: Config;
+  /** Set when Apiframe sends webhooks to this server. */
+  webhooks: Webhooks | undefined;
   simulated: boolean;
   client: ApiframeClient;
   ledger: Ledger;
@@ -103,6 +116,16 @@ export async function createServices(
   }
   registerSecret(apiKey);
   const fetch = fetchers(config, baseUrl, transport);
+  const webhooks: Webhooks | undefined =
+    transport === 'http' && config.publicUrl !== undefined && apiKey !== undefined
+      ? {
+          url: new URL(
+            WEBHOOK_PATH,
+            config.publicUrl.endsWith('/') ? config.publicUrl : `${config.publicUrl}/`,
+          ).href,
+          key: createHash('sha256').update(apiKey).digest(),
+        }
+      : undefined;
   const client = new ApiframeClient({
     baseUrl,
     apiKey,
@@ -121,7 +144,9 @@ export async function createServices(
       : openSqliteLedger(join(config.stateDir, LEDGER_FILE), ledgerOptions));
   const account = new AccountCache(client);
   const jobs = new JobService(client, ledger, account, prices, {
-    poll: overrides.poll ?? DEFAULT_POLL,
+    poll: overrides.poll ?? (webhooks === undefined ? DEFAULT_POLL : SAFETY_NET_POLL),
+    webhook:
+      webhooks === undefined ? undefined : { url: webhooks.url, events: ['progress', 'completed', 'failed'] },
     outputDir: config.outputDir,
     maxDownloadBytes: config.maxDownloadMb * 1024 * 1024,
     downloadTimeoutMs: Math.max(config.timeoutMs, 120_000),
@@ -140,6 +165,7 @@ export async function createServices(
   });
   return {
     config,
+    webhooks,
     simulated: config.simulate,
     client,
     ledger,

@@ -210,6 +210,7 @@ export const WireSeedanceParams = z.strictObject(seedanceFields(remoteRef));
 export type WireSeedanceParams = z.output<typeof WireSeedanceParams>;
 
 export const WEBHOOK_EVENTS = ['progress', 'completed', 'failed'] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
 /** The body of `POST /v2/videos/generate` for Seedance 2.0, as Apiframe validates it. */
 export const WireVideoRequest = z.strictObject({

@@ -21,7 +21,7 @@ import {
 import type { Fetcher } from '../core/guarded-fetch.js';
 import { log } from '../core/log.js';
 import { sanitize } from '../core/redact.js';
-import { type WireSeedanceParams, wireBody } from '../domain/params.js';
+import { type WebhookEvent, type WireSeedanceParams, wireBody } from '../domain/params.js';
 import { cheaperOptions, type Estimate, type PriceTable } from '../domain/pricing.js';
 import { requestHash } from '../domain/request-hash.js';
 import type {
@@ -86,6 +86,8 @@ export interface JobServiceOptions {
   userAgent: string;
   /** How result files are fetched. */
   fetch: Fetcher;
+  /** Set when Apiframe is to send webhooks for new jobs (HTTP mode with a public URL). */
+  webhook?: { url: string; events: WebhookEvent[] } | undefined;
   /** How often to look at the ledger while another process downloads a job. */
   claimPollMs: number;
 }
@@ -165,7 +167,11 @@ export class JobService {
       return { record: outcome.record, kind: 'attached', budget: outcome.budget };
     try {
       // Not aborted with the caller: once sent, the POST must be answered, or a paid job would have no id here.
-      const accepted = await this.client.submitVideo(body, { idempotencyKey: outcome.record.key });
+      const { webhook } = this.options;
+      // The webhook fields ride on the POST only: the ledger's request (and its hash) stays what the agent asked for.
+      const sent =
+        webhook === undefined ? body : { ...body, webhookUrl: webhook.url, webhookEvents: webhook.events };
+      const accepted = await this.client.submitVideo(sent, { idempotencyKey: outcome.record.key });
       const record = await this.ledger.markSubmitted(outcome.record.key, accepted.jobId);
       this.account.invalidate();
       log.info('job submitted', {
@@ -266,6 +272,24 @@ export class JobService {
       return { record, job, stillSaving: true, downloadError: undefined };
     }
     return { record: finished.record, job, stillSaving: false, downloadError: finished.downloadError };
+  }
+
+  /**
+   * A webhook said the job changed. It is only a hint (anyone could have sent it, and it may be stale): the job is
+   * polled now, by the poller following it or by a new one, and one GET decides. `unknown`: not a job of this ledger,
+   * and nothing is fetched for it.
+   */
+  async hint(jobId: string): Promise<'polled' | 'unknown'> {
+    const polled = this.watcher.pollNow(jobId);
+    if (polled === undefined) {
+      if ((await this.ledger.findByJobId(jobId)) === undefined) return 'unknown';
+      // Nobody follows it any more: a poller starts, and its first poll (immediate) is the confirming GET.
+      this.finishInBackground(jobId);
+      await this.watcher.inflight(jobId);
+    } else {
+      await polled;
+    }
+    return 'polled';
   }
 
   /**

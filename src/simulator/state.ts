@@ -24,6 +24,8 @@ export interface SimulatorOptions {
   /** Exchanges kept for inspection (oldest dropped first). */
   maxRecorded?: number;
   now?: () => number;
+  /** Webhooks for jobs submitted with a webhookUrl: sent (default), or never (deliveries lost). */
+  webhooks?: 'send' | 'never';
 }
 
 /** A prompt or asset URL containing this (any case) makes the job or asset fail. */

@@ -17,14 +17,17 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { type App, startApp } from '../../app/app.js';
 import { type Config, currentPlatform, loadConfig, SETTINGS } from '../../app/config.js';
+import { WEBHOOK_PATH } from '../../app/services.js';
 import type { Session } from '../../app/session.js';
 import { ConfigError } from '../../core/errors.js';
 import { log, setLogLevel } from '../../core/log.js';
 import { VERSION } from '../../core/version.js';
 import type { MemberScope } from '../../ledger/types.js';
 import { buildServer } from '../server.js';
+import { readBody } from './body.js';
 import { type FileLinks, fileLinkKey, fileLinks } from './files.js';
 import { type Access, loadAccess } from './members.js';
+import { webhookReceiver } from './webhooks.js';
 
 /** The largest JSON-RPC body read (the SDK's own default): a tool call's arguments are a few kilobytes. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -87,27 +90,6 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 
 function rpcError(res: ServerResponse, status: number, code: number, message: string, headers = {}) {
   sendJson(res, status, { jsonrpc: '2.0', id: null, error: { code, message } }, headers);
-}
-
-/** Reads a request body up to `limit` bytes; past it, the rest is discarded and `undefined` returned. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    req.on('data', (chunk: Buffer) => {
-      if (over) return;
-      size += chunk.length;
-      if (size > limit) {
-        over = true;
-        chunks.length = 0;
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(over ? undefined : Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
 
 export async function startMcpHttpServer(app: App, options: HttpServerOptions): Promise<McpHttpServer> {
@@ -288,6 +270,9 @@ export async function startMcpHttpServer(app: App, options: HttpServerOptions): 
     });
   };
 
+  const { webhooks } = app.services;
+  const receiveWebhook = webhooks === undefined ? undefined : webhookReceiver(webhooks, app.services.jobs);
+
   const http: NodeServer = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (!hostAllowed(req)) {
@@ -306,7 +291,9 @@ export async function startMcpHttpServer(app: App, options: HttpServerOptions): 
           ? health(res)
           : path?.startsWith('/files/')
             ? files.serve(req, res)
-            : Promise.resolve(sendJson(res, 404, { error: 'not found' }));
+            : path === `/${WEBHOOK_PATH}` && receiveWebhook !== undefined
+              ? receiveWebhook(req, res)
+              : Promise.resolve(sendJson(res, 404, { error: 'not found' }));
     route.catch((error: unknown) => {
       log.error('HTTP request failed', {
         path,
