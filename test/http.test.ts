@@ -245,6 +245,13 @@ describe('seedance-mcp --http', () => {
     expect(right.status).toBe(200);
     // /healthz needs no token.
     expect((await fetch(`${server.base}/healthz`)).status).toBe(200);
+    // With no server-wide cap, the member's own budget is the one estimate_cost weighs.
+    const ci = await server.client(good);
+    const priced = (await ci.callTool({
+      name: 'estimate_cost',
+      arguments: { duration: 5 },
+    })) as CallToolResult;
+    expect(priced.structuredContent).toMatchObject({ budget: { limit: 100, period: 'day', spent: 0 } });
     const log = server.stderr.join('');
     expect(log).toContain('bad credentials');
     expect(log).not.toContain(wrongToken);
