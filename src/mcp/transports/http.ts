@@ -261,7 +261,8 @@ export async function startMcpHttpServer(app: App, options: HttpServerOptions): 
   /** Unauthenticated, so it says only what a load balancer needs: no paths, no budgets, no members. */
   const health = async (res: ServerResponse) => {
     const ledger = await app.services.ledger.health().catch(() => ({ ok: false, store: 'unknown' }));
-    sendJson(res, ledger.ok ? 200 : 503, {
+    // A draining server answers 503, so that a load balancer stops sending it new sessions.
+    sendJson(res, ledger.ok && !draining ? 200 : 503, {
       status: draining ? 'draining' : 'ok',
       version: VERSION,
       simulated: app.services.simulated,
