@@ -258,6 +258,25 @@ describe('seedance-mcp --http', () => {
     expect(log).not.toContain(good);
   });
 
+  it('re-reads the members file when it changes: a new member gets in, a removed one is refused', async () => {
+    const dir = await realpath(await mkdtemp(join(tmpdir(), 'seedance-members-')));
+    const file = join(dir, 'members.json');
+    const [first, second] = ['tok_first_member_0123456789', 'tok_second_member_0123456789'];
+    await writeFile(file, JSON.stringify([{ name: 'first', token_sha256: sha256(first) }]));
+    const server = await start({ SEEDANCE_HTTP_TOKENS_FILE: file }, ['--simulate'], dir);
+    const body = JSON.stringify(INITIALIZE);
+    expect((await post(server.url, body, { authorization: `Bearer ${second}` })).status).toBe(401);
+    const reread = new Promise<void>((resolve) =>
+      server.proc.stderr?.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('members file re-read')) resolve();
+      }),
+    );
+    await writeFile(file, JSON.stringify([{ name: 'second', token_sha256: sha256(second) }]));
+    await reread;
+    expect((await post(server.url, body, { authorization: `Bearer ${second}` })).status).toBe(200);
+    expect((await post(server.url, body, { authorization: `Bearer ${first}` })).status).toBe(401);
+  });
+
   it('refuses a spoofed Host and a foreign Origin (DNS rebinding), and accepts loopback ones', async () => {
     const server = await start({}, ['--simulate']);
     const port = new URL(server.url).port;
