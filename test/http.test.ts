@@ -275,6 +275,26 @@ describe('seedance-mcp --http', () => {
     await reread;
     expect((await post(server.url, body, { authorization: `Bearer ${second}` })).status).toBe(200);
     expect((await post(server.url, body, { authorization: `Bearer ${first}` })).status).toBe(401);
+
+    // A budget given in the file applies to the member's session already open, from its next request.
+    const client = await server.client(second);
+    const budgetOf = async () =>
+      ((await client.callTool({ name: 'estimate_cost', arguments: { duration: 5 } })) as CallToolResult)
+        .structuredContent?.budget;
+    expect(await budgetOf()).toBeNull();
+    const rereadAgain = new Promise<void>((resolve) =>
+      server.proc.stderr?.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('members file re-read')) resolve();
+      }),
+    );
+    await writeFile(
+      file,
+      JSON.stringify([
+        { name: 'second', token_sha256: sha256(second), budget_credits: 7, budget_period: 'month' },
+      ]),
+    );
+    await rereadAgain;
+    expect(await budgetOf()).toMatchObject({ limit: 7, period: 'month' });
   });
 
   it('refuses a spoofed Host and a foreign Origin (DNS rebinding), and accepts loopback ones', async () => {
