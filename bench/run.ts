@@ -14,6 +14,7 @@ import { coldStart } from './cold-start.js';
 import { completionLag } from './completion-lag.js';
 import { footprint } from './footprint.js';
 import { history } from './history.js';
+import { httpFigures } from './http.js';
 import { benchSimulator, progress, ROOT, type Row, round } from './lib.js';
 import { manyJobs } from './many-jobs.js';
 import { upload } from './upload.js';
@@ -88,6 +89,10 @@ if (wanted('6')) {
 if (wanted('7')) {
   progress(`7. cost with history (${compared} jobs beside none, then ${large})`);
   rows.push(...(await history({ compared, large })));
+}
+if (wanted('8')) {
+  progress('8. HTTP mode: 200 sessions beside the SDK floor, idle sessions, webhook lag');
+  rows.push(...(await httpFigures()));
 }
 rows.sort((a, b) => a.figure.localeCompare(b.figure));
 

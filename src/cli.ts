@@ -12,6 +12,9 @@ const HELP = `seedance-mcp ${VERSION}: Seedance 2.0 video generation for MCP cli
 
 Usage:
   seedance-mcp [--simulate]     serve MCP over stdio (--simulate: against the built-in simulator, no key, no cost)
+  seedance-mcp --http [--host H] [--port N] [--simulate]
+                                serve MCP over Streamable HTTP at /mcp (default 127.0.0.1:8808; --port 0: any free
+                                port); prints {"url": ...} once listening; GET /healthz answers without a token
   seedance-mcp simulate [options]
                                 run the Apiframe simulator; prints {"url": ...} once listening
       --port N                  port on 127.0.0.1 (default 0: any free port)
@@ -83,6 +86,9 @@ async function main(argv: string[]): Promise<void> {
     args: argv,
     options: {
       simulate: { type: 'boolean' },
+      http: { type: 'boolean' },
+      host: { type: 'string' },
+      port: { type: 'string' },
       version: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -96,6 +102,13 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${VERSION}\n`);
     return;
   }
+  if (values.http) {
+    const port = nonNegativeInt('port', values.port, 8808);
+    if (port > 65_535) fail('--port must be at most 65535');
+    const { serveHttp } = await import('./mcp/transports/http.js');
+    return serveHttp({ simulate: values.simulate === true, host: values.host ?? '127.0.0.1', port });
+  }
+  if (values.host !== undefined || values.port !== undefined) fail('--host and --port go with --http');
   const { serveStdio } = await import('./mcp/transports/stdio.js');
   await serveStdio({ simulate: values.simulate === true });
 }

@@ -192,6 +192,65 @@ export const SETTINGS = {
     int(1, 10_000),
     () => 500,
   ),
+  httpTokensFile: setting(
+    'SEEDANCE_HTTP_TOKENS_FILE',
+    'HTTP mode: JSON file of the members who may call, `[{"name", "token_sha256", "budget_credits", "budget_period"}]` (tokens stored as SHA-256 hex); re-read when it changes.',
+    'none',
+    absolutePath,
+    () => undefined as string | undefined,
+  ),
+  httpToken: setting(
+    'SEEDANCE_HTTP_TOKEN',
+    'HTTP mode: one shared bearer token (at least 16 characters), when there is no members file. Without either, the server listens on loopback only.',
+    'none',
+    z.string().regex(/^[\x21-\x7e]{16,}$/, {
+      error: 'must be at least 16 visible ASCII characters, without spaces',
+    }),
+    () => undefined as string | undefined,
+  ),
+  publicUrl: setting(
+    'SEEDANCE_PUBLIC_URL',
+    'HTTP mode: the URL clients reach this server by (behind a reverse proxy, say); its host is accepted in `Host` and `Origin`.',
+    'none',
+    z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+    () => undefined as string | undefined,
+  ),
+  fetchAllow: setting(
+    'SEEDANCE_FETCH_ALLOW',
+    'HTTP mode: host names (comma-separated) the server may fetch even when they resolve to a private or loopback address; every other member-given URL must be public.',
+    'none',
+    z
+      .string()
+      .transform((list) =>
+        list
+          .split(',')
+          .map((h) => h.trim().toLowerCase())
+          .filter((h) => h !== ''),
+      )
+      .pipe(z.array(z.string().regex(/^[a-z0-9.:[\]-]+$/, { error: 'must list host names' }))),
+    (): string[] => [],
+  ),
+  httpMaxSessions: setting(
+    'SEEDANCE_HTTP_MAX_SESSIONS',
+    'HTTP mode: open MCP sessions per member; one more is answered 429.',
+    '16',
+    int(1, 10_000),
+    () => 16,
+  ),
+  httpMaxInFlight: setting(
+    'SEEDANCE_HTTP_MAX_IN_FLIGHT',
+    'HTTP mode: requests in flight per member; one more is answered 429 with `Retry-After`.',
+    '8',
+    int(1, 10_000),
+    () => 8,
+  ),
+  httpIdleMinutes: setting(
+    'SEEDANCE_HTTP_IDLE_MINUTES',
+    'HTTP mode: a session with no request for this long is closed (its jobs go on).',
+    '30',
+    int(1, 24 * 60),
+    () => 30,
+  ),
   logLevel: setting(
     'SEEDANCE_LOG_LEVEL',
     'Log detail on stderr: `debug`, `info`, `warn`, `error` or `silent`.',

@@ -225,6 +225,7 @@ export const WireSeedanceParams = withSeedanceRules(z.strictObject(seedanceField
 export type WireSeedanceParams = z.output<typeof WireSeedanceParams>;
 
 export const WEBHOOK_EVENTS = ['progress', 'completed', 'failed'] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
 /** The body of `POST /v2/videos/generate` for Seedance 2.0, as Apiframe validates it. */
 export const WireVideoRequest = z.strictObject({

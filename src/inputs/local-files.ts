@@ -86,11 +86,23 @@ function hiddenSegment(rel: string): string | undefined {
 /** Checks the path against the scope and returns its real path; throws a message the agent can act on. */
 export async function checkAccess(given: string, scope: AccessScope): Promise<string> {
   const lexical = expandPath(given);
+  const allowed = [...scope.allowedDirs];
+  // Nothing on disk is looked at for a caller allowed no folder: not even whether the path exists.
+  if (allowed.length === 0)
+    throw new PathNotAllowedError(given, allowed, 'local files are not read here', WIDEN_ALLOWED);
   let real: string;
   try {
     real = await fsp.realpath(lexical);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    // Outside the allowed folders, a missing file gets the same answer as an existing one: no probing the disk.
+    if (!allowed.some((dir) => within(dir, lexical) !== undefined))
+      throw new PathNotAllowedError(
+        given,
+        allowed,
+        'is outside the folders this server may read',
+        WIDEN_ALLOWED,
+      );
     throw new FileRejectedError(
       given,
       code === 'ENOENT' ? 'no such file' : `cannot be resolved (${code})`,
@@ -100,7 +112,6 @@ export async function checkAccess(given: string, scope: AccessScope): Promise<st
   // The server's own results (a last frame to chain from) are trusted inputs; a hidden file there is not one of them.
   const output = scope.outputDir === undefined ? undefined : within(scope.outputDir, real);
   if (output !== undefined && output !== '' && hiddenSegment(output) === undefined) return real;
-  const allowed = [...scope.allowedDirs];
   const containing = allowed.map((dir) => ({ dir, rel: within(dir, real) })).find((m) => m.rel !== undefined);
   const inRoots = scope.roots?.some((root) => within(root, real) !== undefined);
   if (containing?.rel === undefined) {

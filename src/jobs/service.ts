@@ -19,12 +19,25 @@ import {
   ShuttingDownError,
   UnknownRecordError,
 } from '../core/errors.js';
+import type { Fetcher } from '../core/guarded-fetch.js';
 import { log } from '../core/log.js';
 import { quoted } from '../core/redact.js';
-import { type WireSeedanceParams, type WireVideoRequest, wireBody } from '../domain/params.js';
+import {
+  type WebhookEvent,
+  type WireSeedanceParams,
+  type WireVideoRequest,
+  wireBody,
+} from '../domain/params.js';
 import { cheaperOptions, type Estimate, type PriceTable } from '../domain/pricing.js';
 import { requestHash } from '../domain/request-hash.js';
-import type { BudgetSnapshot, DownloadedFile, JobRecord, JobUpdate, Ledger } from '../ledger/types.js';
+import type {
+  BudgetSnapshot,
+  DownloadedFile,
+  JobRecord,
+  JobUpdate,
+  Ledger,
+  MemberScope,
+} from '../ledger/types.js';
 import { downloadFile } from './download.js';
 import { outputBaseName } from './naming.js';
 import { JobWatcher, type PollSchedule } from './watcher.js';
@@ -35,6 +48,8 @@ export interface SubmitInput {
   estimate: Estimate;
   idempotencyKey?: string | undefined;
   newJob: boolean;
+  /** Whose request it is (over HTTP): their own budget applies too, and they attach only to their own jobs. */
+  member?: MemberScope | undefined;
 }
 
 export interface Submission {
@@ -75,6 +90,10 @@ export interface JobServiceOptions {
   maxDownloadBytes: number;
   downloadTimeoutMs: number;
   userAgent: string;
+  /** How result files are fetched. */
+  fetch: Fetcher;
+  /** Set when Apiframe is to send webhooks for new jobs (HTTP mode with a public URL). */
+  webhook?: { url: string; events: WebhookEvent[] } | undefined;
   /** How often to look at the ledger while another process downloads a job. */
   claimPollMs: number;
 }
@@ -168,6 +187,7 @@ export class JobService {
       request: body,
       estimate: input.estimate,
       newJob: input.newJob,
+      ...(input.member === undefined ? {} : { member: input.member }),
     });
     if (outcome.kind === 'over_budget') {
       const remaining = outcome.budget.remaining ?? 0;
@@ -186,7 +206,7 @@ export class JobService {
     return {
       record: (await this.ledger.findByJobId(jobId)) ?? outcome.record,
       kind: outcome.kind === 'resume' ? 'resumed' : 'submitted',
-      budget: await this.ledger.budget(),
+      budget: await this.ledger.budget(input.member?.budgetLimit == null ? undefined : input.member),
     };
   }
 
@@ -212,7 +232,11 @@ export class JobService {
 
   private async sendAndRecord(key: string, body: WireVideoRequest): Promise<string> {
     try {
-      const accepted = await this.client.submitVideo(body, { idempotencyKey: key });
+      const { webhook } = this.options;
+      // The webhook fields ride on the POST only: the ledger's request (and its hash) stays what the agent asked for.
+      const sent =
+        webhook === undefined ? body : { ...body, webhookUrl: webhook.url, webhookEvents: webhook.events };
+      const accepted = await this.client.submitVideo(sent, { idempotencyKey: key });
       await this.ledger.markSubmitted(key, accepted.jobId);
       this.account.invalidate();
       return accepted.jobId;
@@ -303,6 +327,24 @@ export class JobService {
       return { record, job, stillSaving: true, downloadError: undefined };
     }
     return { record: finished.record, job, stillSaving: false, downloadError: finished.downloadError };
+  }
+
+  /**
+   * A webhook said the job changed. It is only a hint (anyone could have sent it, and it may be stale): the job is
+   * polled now, by the poller following it or by a new one, and one GET decides. `unknown`: not a job of this ledger,
+   * and nothing is fetched for it.
+   */
+  async hint(jobId: string): Promise<'polled' | 'unknown'> {
+    const polled = this.watcher.pollNow(jobId);
+    if (polled === undefined) {
+      if ((await this.ledger.findByJobId(jobId)) === undefined) return 'unknown';
+      // Nobody follows it any more: a poller starts, and its first poll (immediate) is the confirming GET.
+      this.finishInBackground(jobId);
+      await this.watcher.inflight(jobId);
+    } else {
+      await polled;
+    }
+    return 'polled';
   }
 
   /**
@@ -424,6 +466,7 @@ export class JobService {
       timeoutMs: this.options.downloadTimeoutMs,
       signal: signal === undefined ? this.stopping.signal : AbortSignal.any([signal, this.stopping.signal]),
       userAgent: this.options.userAgent,
+      fetch: this.options.fetch,
     };
     const video = await downloadFile(videoUrl, this.options.outputDir, `${base}.mp4`, {
       ...common,

@@ -35,6 +35,12 @@ export interface PollSchedule {
  */
 export const DEFAULT_POLL: PollSchedule = { firstMs: 1_000, factor: 1.5, capMs: 2_000, batchFrom: 4 };
 
+/**
+ * With webhooks (HTTP mode with SEEDANCE_PUBLIC_URL), a webhook makes the job polled at once, and polling is only the
+ * safety net for webhooks that never come: a job still ends within about 15 s of finishing upstream.
+ */
+export const SAFETY_NET_POLL: PollSchedule = { firstMs: 2_000, factor: 2, capMs: 15_000, batchFrom: 4 };
+
 /** Apiframe's largest page of the job list. */
 const LIST_PAGE = 100;
 /** Pages of the job list read per batched poll, at most; jobs further back get their own GET. */
@@ -57,6 +63,10 @@ interface Watch {
   polling: boolean;
   /** Polled through the job list rather than on its own timer. */
   batched: boolean;
+  /** A hint came while a poll was in flight: poll again as soon as it settles. */
+  hinted: boolean;
+  /** The poll in flight, settled once its outcome is recorded and passed on. */
+  inflight: Promise<void> | undefined;
 }
 
 export class JobWatcher {
@@ -95,6 +105,8 @@ export class JobWatcher {
         failures: 0,
         polling: false,
         batched: false,
+        hinted: false,
+        inflight: undefined,
       };
       this.watches.set(jobId, watch);
       watch.listeners.add(listener);
@@ -114,6 +126,27 @@ export class JobWatcher {
     };
   }
 
+  /**
+   * A source other than polling (a webhook) says the job changed: its own GET goes out now instead of at the next
+   * scheduled poll, and is what listeners see; the hint itself is never taken as the job's state. Resolves once that
+   * poll is recorded; undefined when the job is not watched.
+   */
+  pollNow(jobId: string): Promise<void> | undefined {
+    const watch = this.watches.get(jobId);
+    if (watch === undefined) return undefined;
+    if (watch.polling) {
+      watch.hinted = true;
+      return watch.inflight ?? Promise.resolve();
+    }
+    clearTimeout(watch.timer);
+    return this.poll(jobId, watch);
+  }
+
+  /** The poll of a job in flight now, if any. */
+  inflight(jobId: string): Promise<void> | undefined {
+    return this.watches.get(jobId)?.inflight;
+  }
+
   private stop(jobId: string, watch: Watch): void {
     clearTimeout(watch.timer);
     if (this.watches.get(jobId) === watch) this.watches.delete(jobId);
@@ -124,7 +157,8 @@ export class JobWatcher {
     watch.polling = true;
     watch.batched = false;
     this.polls += 1;
-    await this.settle(jobId, watch, () => this.client.getJob(jobId));
+    watch.inflight = this.settle(jobId, watch, () => this.client.getJob(jobId));
+    await watch.inflight;
   }
 
   /** Records one poll's outcome (the job as `fetch` gives it, or its failure) and decides when the next one is. */
@@ -169,6 +203,11 @@ export class JobWatcher {
         for (const listener of [...watch.listeners]) listener.error(failure);
         return;
       }
+    }
+    if (watch.hinted) {
+      watch.hinted = false;
+      void this.poll(jobId, watch);
+      return;
     }
     if (job !== undefined && this.batching()) {
       watch.batched = true;

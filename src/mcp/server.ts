@@ -14,8 +14,16 @@ import {
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
-import type { Services } from '../app/services.js';
-import { InvalidArgumentsError, SeedanceError, UnknownToolError } from '../core/errors.js';
+import type { App } from '../app/app.js';
+import { servicesFor } from '../app/member-services.js';
+import type { Session } from '../app/session.js';
+import {
+  CancelledError,
+  InvalidArgumentsError,
+  SeedanceError,
+  ShuttingDownError,
+  UnknownToolError,
+} from '../core/errors.js';
 import { toJsonSchema, toOutputJsonSchema } from '../core/json-schema.js';
 import { log } from '../core/log.js';
 import { redact } from '../core/redact.js';
@@ -57,22 +65,57 @@ export function toolListing(tools: readonly ToolDefinition[]): Tool[] {
   }));
 }
 
+/**
+ * Recovery advice that names the server's own configuration is for the person who runs it. Over stdio that is the
+ * user beside the agent; over HTTP it is an operator the member cannot reach through an "env" block.
+ */
+const REMOTE_RECOVERY: Readonly<Record<string, string>> = {
+  config_error:
+    'The server is misconfigured; nothing was submitted. Tell the operator of this seedance-mcp server (the setting is named in the message).',
+  path_not_allowed:
+    "This server reads local files only from its operator's allowed folders, which a remote caller cannot put files in: give an http(s) URL or an asset:// URI instead.",
+  missing_api_key:
+    'The server has no Apiframe API key; nothing was submitted. Tell the operator of this seedance-mcp server. estimate_cost works without a key.',
+};
+
+function recoveryFor(error: SeedanceError, session: Session): string {
+  if (session.transport === 'stdio') return error.recovery;
+  return (
+    REMOTE_RECOVERY[error.code] ??
+    error.recovery
+      .replace(
+        /ask the user to raise SEEDANCE_BUDGET_CREDITS/g,
+        "ask the server's operator to raise the budget",
+      )
+      .replace(/raise SEEDANCE_MAX_DOWNLOAD_MB/g, "ask the server's operator to raise the download limit")
+  );
+}
+
 /** Where an error result carries the error's code and details, for client programs (the model reads the text). */
 export const ERROR_META_KEY = 'seedance-mcp/error';
+/** Where a result made for an HTTP member names them. */
+export const MEMBER_META_KEY = 'seedance-mcp/member';
 
-function errorResult(error: unknown, toolName: string): CallToolResult {
+function errorResult(error: unknown, toolName: string, session: Session): CallToolResult {
   if (error instanceof SeedanceError) {
     const result: CallToolResult = {
       isError: true,
       content: [
-        { type: 'text', text: `Error (${error.code}): ${error.message}\nWhat to do: ${error.recovery}` },
+        {
+          type: 'text',
+          text: `Error (${error.code}): ${error.message}\nWhat to do: ${recoveryFor(error, session)}`,
+        },
       ],
-      _meta: { [ERROR_META_KEY]: { code: error.code, details: error.details } },
+      _meta: {
+        [ERROR_META_KEY]: { code: error.code, details: error.details },
+        ...(session.member === undefined ? {} : { [MEMBER_META_KEY]: session.member.name }),
+      },
     };
     return JSON.parse(redact(JSON.stringify(result))) as CallToolResult;
   }
   log.error('unexpected failure in a tool', {
     tool: toolName,
+    ...(session.member === undefined ? {} : { member: session.member.name }),
     error: error instanceof Error ? (error.stack ?? error.message) : String(error),
   });
   return {
@@ -80,10 +123,36 @@ function errorResult(error: unknown, toolName: string): CallToolResult {
     content: [
       {
         type: 'text',
-        text: `Error (internal): ${toolName} failed unexpectedly.\nWhat to do: if this call could have submitted a video, call list_videos before retrying, so that nothing is paid twice. The server log (stderr) has the details.`,
+        text: `Error (internal): ${toolName} failed unexpectedly.\nWhat to do: if this call could have submitted a video, call list_videos before retrying, so that nothing is paid twice. ${session.transport === 'stdio' ? 'The server log (stderr) has the details.' : "The server's log has the details."}`,
       },
     ],
   };
+}
+
+/**
+ * Over HTTP the server's paths mean nothing to the client: every file in a result (an object with `path` and
+ * `file_uri`) gains a `download_url` served by this server, and resource links point at it.
+ */
+function withDownloadLinks(answer: CallToolResult, link: (path: string) => string | undefined): void {
+  const visit = (value: unknown): void => {
+    if (typeof value !== 'object' || value === null) return;
+    if (Array.isArray(value)) {
+      for (const item of value) visit(item);
+      return;
+    }
+    const node = value as Record<string, unknown>;
+    if (typeof node.path === 'string' && typeof node.file_uri === 'string') {
+      const url = link(node.path);
+      if (url !== undefined) node.download_url = url;
+    }
+    for (const child of Object.values(node)) visit(child);
+  };
+  visit(answer.structuredContent);
+  for (const block of answer.content) {
+    if (block.type !== 'resource_link' || !block.uri.startsWith('file:')) continue;
+    const url = link(fileURLToPath(block.uri));
+    if (url !== undefined) block.uri = url;
+  }
 }
 
 /** Keeps progress values strictly increasing, as the protocol requires, whatever the upstream percent does. */
@@ -100,7 +169,10 @@ function progressSender(send: (progress: number, message: string) => Promise<voi
   };
 }
 
-export function buildServer(services: Services): Server {
+/** One MCP server per session, over the process-wide app. */
+export function buildServer(app: App, session: Session): Server {
+  // A member sees the process's services through a ledger of their own jobs.
+  const services = servicesFor(app.services, session.member);
   const tools = buildTools(services.config);
   const listing = toolListing(tools);
   const byName = new Map(tools.map((t) => [t.name, t]));
@@ -109,14 +181,16 @@ export function buildServer(services: Services): Server {
     instructions: SERVER_INSTRUCTIONS,
     jsonSchemaValidator: noElicitation,
   });
-  forwardLogs(server, services.config.logLevel);
+  // The process's log names every member's jobs: a member's session over HTTP is not sent it.
+  if (session.member === undefined) forwardLogs(server, services.config.logLevel);
 
   let roots: Promise<string[] | undefined> | undefined;
   server.setNotificationHandler(RootsListChangedNotificationSchema, async () => {
     roots = undefined;
   });
   const clientRoots = (): Promise<string[] | undefined> => {
-    if (server.getClientCapabilities()?.roots === undefined) return Promise.resolve(undefined);
+    if (!session.useClientRoots || server.getClientCapabilities()?.roots === undefined)
+      return Promise.resolve(undefined);
     roots ??= server
       .listRoots()
       .then((answer) =>
@@ -144,11 +218,13 @@ export function buildServer(services: Services): Server {
           tools.map((t) => t.name),
         ),
         name,
+        session,
       );
     }
     const rawArgs = request.params.arguments ?? {};
     const parsed = tool.input.safeParse(rawArgs);
-    if (!parsed.success) return errorResult(new InvalidArgumentsError(fieldIssues(parsed.error)), name);
+    if (!parsed.success)
+      return errorResult(new InvalidArgumentsError(fieldIssues(parsed.error)), name, session);
     const progressToken = request.params._meta?.progressToken;
     const sendProgress =
       progressToken === undefined
@@ -161,13 +237,17 @@ export function buildServer(services: Services): Server {
           );
     const ctx: ToolContext = {
       services,
-      signal: extra.signal,
+      session,
+      // A draining process stops every wait: the call hands back its job_id and the job goes on.
+      signal: AbortSignal.any([extra.signal, app.draining]),
       progress: (update) => sendProgress?.(update.percent, update.message),
       accessScope: async (): Promise<AccessScope> => ({
-        allowedDirs: services.allowedDirs,
+        allowedDirs: session.allowedDirs,
         roots: await clientRoots(),
-        // Resolved per call: the folder is created by the first download.
-        outputDir: (await realDirs([services.config.outputDir]))[0],
+        // Resolved per call: the folder is created by the first download. Trusted on stdio only: over HTTP the
+        // folder holds every member's results, and a path into it would read another member's video.
+        outputDir:
+          session.transport === 'stdio' ? (await realDirs([services.config.outputDir]))[0] : undefined,
       }),
       startedAt: services.now(),
       rawArgs,
@@ -179,10 +259,17 @@ export function buildServer(services: Services): Server {
         structuredContent: result.structured as Record<string, unknown>,
         ...(result.isError === true ? { isError: true } : {}),
       };
+      if (session.linkFile !== undefined) withDownloadLinks(answer, session.linkFile);
+      // Over HTTP every result names the member it was made for.
+      if (session.member !== undefined) answer._meta = { [MEMBER_META_KEY]: session.member.name };
       // Nothing a tool returns should hold a secret; this boundary makes sure of it.
       return JSON.parse(redact(JSON.stringify(answer))) as CallToolResult;
     } catch (error) {
-      return errorResult(error, name);
+      if (app.draining.aborted && error instanceof CancelledError) {
+        // Not the client's doing: the server stopped the wait to shut down, and the job goes on without it.
+        return errorResult(new ShuttingDownError({ stopped: error }), name, session);
+      }
+      return errorResult(error, name, session);
     }
   });
 

@@ -92,7 +92,7 @@ export async function submit(state: SimState, req: IncomingMessage, apiKey: stri
   };
   state.jobs.set(job.id, job);
   if (key !== undefined) state.idempotency.set(`${apiKey}\u0000${key}`, { hash, jobId: job.id });
-  return { status: 202, body: { jobId: job.id, status: 'QUEUED' } };
+  return { status: 202, body: { jobId: job.id, status: 'QUEUED' }, created: job };
 }
 
 function defaultParams() {

@@ -22,6 +22,7 @@ import type { SimAsset, SimJob, SimUpload, SimulatorOptions } from './state.js';
 import { strikeAfter, strikeBefore } from './strike.js';
 import { SIMULATED, simulatedTiming } from './timing.js';
 import { uploadFile } from './uploads.js';
+import { WebhookSender } from './webhooks.js';
 
 export type { RecordedExchange } from './http.js';
 export { FAILURE_MARKER, type SimulatorOptions } from './state.js';
@@ -50,6 +51,8 @@ export class Simulator implements Controlled {
   private readonly media: SimulatedMedia;
   /** Saves in order, one at a time: each writes the whole world as it then is. */
   private saving: Promise<void> = Promise.resolve();
+  /** Signed webhooks of jobs submitted with a webhookUrl, and each delivery's outcome. */
+  readonly webhooks = new WebhookSender(this, (job) => jobJson(this, job));
 
   constructor(options: SimulatorOptions = {}) {
     const timing = simulatedTiming();
@@ -86,6 +89,7 @@ export class Simulator implements Controlled {
   }
 
   async close(): Promise<void> {
+    this.webhooks.close();
     for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -103,6 +107,7 @@ export class Simulator implements Controlled {
     const job = this.jobs.get(id);
     if (job === undefined) throw new Error(`no simulated job ${id}`);
     job.forced = { status, at: this.now() };
+    this.webhooks.forced(job);
   }
 
   exchangesFor(route: SimulatorRoute): RecordedExchange[] {
@@ -185,8 +190,12 @@ export class Simulator implements Controlled {
     entry: RecordedExchange,
   ): Promise<{ status: number; body: unknown }> {
     switch (route) {
-      case 'submit':
-        return submit(this, req, apiKey, entry);
+      case 'submit': {
+        const answer = await submit(this, req, apiKey, entry);
+        // A new job (not an idempotent replay of an old one) plans its webhooks.
+        if ('created' in answer) this.webhooks.schedule(answer.created);
+        return { status: answer.status, body: answer.body };
+      }
       case 'job':
         return { status: 200, body: jobJson(this, ownJob(this, jobIdOf(url.pathname), apiKey)) };
       case 'jobs':

@@ -30,6 +30,8 @@ export interface SimulatorOptions {
   /** A file keeping the simulated world (jobs, assets, uploads, credits) across restarts; none: memory only. */
   stateFile?: string;
   now?: () => number;
+  /** Webhooks for jobs submitted with a webhookUrl: sent (default), or never (deliveries lost). */
+  webhooks?: 'send' | 'never';
 }
 
 /** A prompt or asset URL containing this (any case) makes the job or asset fail. */

@@ -15,8 +15,10 @@ import {
   type Progress,
 } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, expect } from 'vitest';
+import { startApp } from '../../src/app/app.js';
 import { type Config, loadConfig } from '../../src/app/config.js';
-import { createServices, type ServiceOverrides, type Services } from '../../src/app/services.js';
+import type { ServiceOverrides, Services } from '../../src/app/services.js';
+import { stdioSession } from '../../src/app/session.js';
 import type { Ledger } from '../../src/ledger/types.js';
 import { buildServer } from '../../src/mcp/server.js';
 import { type Simulator, type SimulatorOptions, startSimulator } from '../../src/simulator/server.js';
@@ -79,12 +81,13 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       ...options.config,
     },
   );
-  const services = await createServices(config, {
+  const app = await startApp(config, {
     ...FAST_SERVICES,
     ...options.services,
     ...(options.ledger ? { ledger: options.ledger } : {}),
   });
-  const server = buildServer(services);
+  const { services } = app;
+  const server = buildServer(app, stdioSession(services.allowedDirs));
   const client = new Client(
     { name: 'seedance-mcp-tests', version: '1.0.0' },
     { capabilities: options.roots === undefined ? {} : { roots: { listChanged: true } } },
@@ -114,7 +117,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     async close() {
       await client.close();
       await server.close();
-      await services.close();
+      await app.close();
       await sim.close();
       await removeDir(root);
     },

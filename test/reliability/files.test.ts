@@ -348,7 +348,7 @@ describe('downloads', () => {
     }
   });
 
-  const options = { maxBytes: 64 * 1024, timeoutMs: 5_000, userAgent: 'reliability' };
+  const options = { maxBytes: 64 * 1024, timeoutMs: 5_000, userAgent: 'reliability', fetch };
 
   it('a result URL that is not http(s) is refused, directly or through a redirect', async () => {
     const dir = join(h.dirs.root, 'downloads-scheme');

@@ -17,6 +17,7 @@ export const ERROR_CODES = [
   // files.ts
   'file_rejected',
   'path_not_allowed',
+  'url_not_allowed',
   // calls.ts
   'cancelled',
   'shutting_down',

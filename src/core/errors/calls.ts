@@ -27,12 +27,17 @@ export class UnexpectedError extends SeedanceError {
 }
 
 /**
- * The server stopped (stdin closed, SIGTERM) while a call waited. Nothing is lost: the job, or the submission whose
- * POST is still unanswered, is recorded and the next start resumes it by itself.
+ * The server stopped (stdin closed, SIGTERM, an HTTP drain) while a call waited, not the client. Nothing is lost: the
+ * job, or the submission whose POST is still unanswered, is recorded and the next start resumes it by itself.
  */
 export class ShuttingDownError extends SeedanceError {
-  constructor(waitingFor: { jobId: string } | { idempotencyKey: string }) {
-    if ('jobId' in waitingFor) {
+  constructor(waitingFor: { jobId: string } | { idempotencyKey: string } | { stopped: CancelledError }) {
+    if ('stopped' in waitingFor) {
+      super('shutting_down', 'The server is shutting down and stopped waiting.', {
+        recovery: waitingFor.stopped.recovery,
+        details: waitingFor.stopped.details,
+      });
+    } else if ('jobId' in waitingFor) {
       const { jobId } = waitingFor;
       super(
         'shutting_down',

@@ -17,3 +17,17 @@ export class PathNotAllowedError extends SeedanceError {
     });
   }
 }
+
+/** HTTP mode: a member-given URL whose host is not public (server-side request forgery), never fetched. */
+export class BlockedUrlError extends SeedanceError {
+  constructor(host: string, allowSetting: string) {
+    super(
+      'url_not_allowed',
+      `${host} resolves to a private, loopback or link-local address; this server does not fetch it.`,
+      {
+        recovery: `Give a public http(s) URL (or an asset:// URI). If the host is meant to be reachable, the server's operator can list it in ${allowSetting}.`,
+        details: { host },
+      },
+    );
+  }
+}

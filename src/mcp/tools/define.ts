@@ -2,6 +2,7 @@
 import type { ContentBlock, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type * as z from 'zod';
 import type { Services } from '../../app/services.js';
+import type { Session } from '../../app/session.js';
 import type { JsonSchema } from '../../core/json-schema.js';
 import type { AccessScope } from '../../inputs/local-files.js';
 
@@ -13,6 +14,8 @@ export interface ProgressUpdate {
 
 export interface ToolContext {
   services: Services;
+  /** Who calls, over which transport. */
+  session: Session;
   signal: AbortSignal;
   /** Sends notifications/progress when the request carried a progress token; otherwise does nothing. */
   progress(update: ProgressUpdate): void;

@@ -66,7 +66,14 @@ export function generateVideoTool(limits: WaitLimits) {
         throw new InvalidArgumentsError(fieldIssues(params.error));
       }
       const submission = await services.jobs.submit(
-        { prompt, params: params.data, estimate: price, idempotencyKey: idempotency_key, newJob: new_job },
+        {
+          prompt,
+          params: params.data,
+          estimate: price,
+          idempotencyKey: idempotency_key,
+          newJob: new_job,
+          member: ctx.session.member,
+        },
         ctx.signal,
       );
       return videoResult(submission.record, submission.kind, wait_seconds, warnings, ctx);

@@ -1,8 +1,9 @@
 /** MCP over stdio: the way every desktop and IDE client starts this server. */
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { startApp } from '../../app/app.js';
 import { currentPlatform, loadConfig } from '../../app/config.js';
-import { createServices } from '../../app/services.js';
+import { stdioSession } from '../../app/session.js';
 import { log, setLogLevel } from '../../core/log.js';
 import { VERSION } from '../../core/version.js';
 import { buildServer } from '../server.js';
@@ -23,8 +24,9 @@ const ANSWER_WAIT_MS = 500;
 export async function serveStdio(options: { simulate: boolean }): Promise<void> {
   const config = loadConfig(currentPlatform(), options.simulate ? { simulate: true } : {});
   setLogLevel(config.logLevel);
-  const services = await createServices(config);
-  const server = buildServer(services);
+  const app = await startApp(config);
+  const server = buildServer(app, stdioSession(app.services.allowedDirs));
+  const { services } = app;
   const transport = new StdioServerTransport();
   const calls = callsInFlight(transport);
   let closing = false;
@@ -36,7 +38,7 @@ export async function serveStdio(options: { simulate: boolean }): Promise<void> 
     await services.jobs.shutdown(SHUTDOWN_GRACE_MS).catch(() => {});
     await calls.answered(ANSWER_WAIT_MS);
     await server.close().catch(() => {});
-    await services.close().catch(() => {});
+    await app.close().catch(() => {});
     process.exit(0);
   };
   server.onclose = () => void shutdown('client closed the connection');
@@ -58,11 +60,7 @@ export async function serveStdio(options: { simulate: boolean }): Promise<void> 
   } else {
     log.info('serving on stdio', { version: VERSION, baseUrl: config.baseUrl, outputDir: config.outputDir });
   }
-  if (config.apiKey !== undefined || config.simulate) {
-    void services.jobs
-      .adoptOrphans()
-      .catch((error: unknown) => log.warn('could not take over earlier work', { error: String(error) }));
-  }
+  app.pickUpOrphans();
 }
 
 /** Tool calls received and not yet answered, so that a shutdown sends their answers before it exits. */
