@@ -23,6 +23,7 @@ import { redact } from '../core/redact.js';
 import { VERSION } from '../core/version.js';
 import { fieldIssues } from '../domain/params.js';
 import { type AccessScope, realDirs } from '../inputs/local-files.js';
+import { registerResources } from './resources.js';
 import type { ToolContext, ToolDefinition } from './tools/define.js';
 import { buildTools } from './tools/index.js';
 
@@ -132,7 +133,7 @@ export function buildServer(app: App, session: Session): Server {
   const server = new Server(
     { name: 'seedance-mcp', title: 'Seedance 2.0 video (Apiframe)', version: VERSION },
     {
-      capabilities: { tools: { listChanged: false } },
+      capabilities: { tools: { listChanged: false }, resources: {} },
       instructions: SERVER_INSTRUCTIONS,
       jsonSchemaValidator: noElicitation,
     },
@@ -161,6 +162,7 @@ export function buildServer(app: App, session: Session): Server {
   };
 
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: listing }));
+  registerResources(server, app, session);
 
   server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
     const name = request.params.name;

@@ -16,6 +16,7 @@ import { cheaperOptions, estimate } from '../../domain/pricing.js';
 import { resolveMediaRefs } from '../../inputs/assets.js';
 import { MaxCreditsExceededError } from '../../jobs/service.js';
 import type { JobRecord } from '../../ledger/types.js';
+import { resourceUri } from '../resources.js';
 import { defineTool, type ToolContext, type ToolResult } from './define.js';
 import { type VideoOutput, VideoOutput as VideoOutputSchema, videoOutput, videoSummary } from './shapes.js';
 
@@ -192,14 +193,25 @@ export async function followJob(
     warnings,
   });
   const content: ContentBlock[] = [];
-  if (structured.video !== null) {
+  if (structured.video !== null && record.jobId !== null) {
+    // The seedance:// URI is readable over MCP (resources/read); the path is for a client on this machine.
     content.push({
       type: 'resource_link',
-      uri: structured.video.file_uri,
+      uri: resourceUri(record.jobId, 'video'),
       name: structured.video.path.split(/[\\/]/).pop() ?? 'video.mp4',
       mimeType: 'video/mp4',
-      description: `Seedance 2.0 video, ${structured.cost.duration_seconds} s`,
+      description: `Seedance 2.0 video, ${structured.cost.duration_seconds} s, saved at ${structured.video.path}`,
       size: structured.video.bytes,
+    } as ContentBlock);
+  }
+  if (structured.last_frame !== null && record.jobId !== null) {
+    content.push({
+      type: 'resource_link',
+      uri: resourceUri(record.jobId, 'last_frame'),
+      name: structured.last_frame.path.split(/[\\/]/).pop() ?? 'last-frame.png',
+      mimeType: 'image/png',
+      description: `Last frame, saved at ${structured.last_frame.path}`,
+      size: structured.last_frame.bytes,
     } as ContentBlock);
   }
   if (structured.last_frame !== null && structured.last_frame.bytes <= PREVIEW_MAX_BYTES) {
