@@ -160,9 +160,7 @@ function seedanceFields<Ref extends z.ZodType<string, string>>(ref: Ref) {
       .enum(ASPECT_RATIOS, { error: `must be one of ${ASPECT_RATIOS.join(', ')}` })
       .default(DEFAULTS.aspect_ratio)
       .describe('adaptive: as the input image.'),
-    start_image: ref
-      .optional()
-      .describe('First frame: http(s) URL, asset://{id} (upload_asset) or absolute local path.'),
+    start_image: ref.optional().describe('First frame: http(s) URL, asset://{id} or absolute local path.'),
     end_image: ref.optional().describe('Last frame; needs start_image.'),
     reference_image_urls: z
       .array(ref)
