@@ -16,6 +16,7 @@ import { realDirs } from '../inputs/local-files.js';
 import { JobService } from '../jobs/service.js';
 import { DEFAULT_POLL, type PollSchedule } from '../jobs/watcher.js';
 import { createMemoryLedger, openFileLedger } from '../ledger/index.js';
+import { TaskTable } from '../ledger/tasks.js';
 import type { Ledger } from '../ledger/types.js';
 import { type Config, SETTINGS } from './config.js';
 
@@ -30,6 +31,10 @@ export interface Services {
   prices: PriceTable;
   account: AccountCache;
   jobs: JobService;
+  /** The polling schedule jobs are followed on: what a task's pollInterval tells clients. */
+  poll: PollSchedule;
+  /** MCP tasks and the jobs they follow. */
+  tasks: TaskTable;
   assets: AssetService;
   /** Real paths of SEEDANCE_ALLOWED_DIRS. */
   allowedDirs: string[];
@@ -103,14 +108,17 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       ? createMemoryLedger(ledgerOptions)
       : await openFileLedger(config.stateDir, ledgerOptions));
   const account = new AccountCache(client);
+  const poll = overrides.poll ?? DEFAULT_POLL;
   const jobs = new JobService(client, ledger, account, prices, {
-    poll: overrides.poll ?? DEFAULT_POLL,
+    poll,
     outputDir: config.outputDir,
     maxDownloadBytes: config.maxDownloadMb * 1024 * 1024,
     downloadTimeoutMs: Math.max(config.timeoutMs, 120_000),
     userAgent: USER_AGENT,
     claimPollMs: overrides.claimPollMs ?? 250,
   });
+  // Like the ledger: in memory when simulating, since the simulator's jobs die with the process.
+  const tasks = new TaskTable(config.simulate ? undefined : config.stateDir);
   const assets = new AssetService(client, ledger, {
     // Bounded like a wait for a video: clients give up on a call after about a minute.
     activationTimeoutMs:
@@ -127,11 +135,14 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     prices,
     account,
     jobs,
+    poll,
+    tasks,
     assets,
     allowedDirs: await realDirs(config.allowedDirs),
     now: Date.now,
     async close() {
       jobs.close();
+      tasks.close();
       await ledger.close();
       await closeSimulator?.();
     },

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { ContentBlock } from '@modelcontextprotocol/sdk/types.js';
 import * as z from 'zod';
 import type { Job } from '../../apiframe/schemas.js';
+import type { Services } from '../../app/services.js';
 import { InvalidArgumentsError } from '../../core/errors.js';
 import { log } from '../../core/log.js';
 import {
@@ -79,13 +80,14 @@ export function generateVideoTool(limits: WaitLimits) {
     name: 'generate_video',
     title: 'Generate a video',
     description: [
-      'Makes a Seedance 2.0 video, saved as MP4. COSTS CREDITS (see estimate_cost); refused over max_credits or budget.',
+      'Makes a Seedance 2.0 MP4. COSTS CREDITS (see estimate_cost); refused over max_credits or budget.',
       'Not done in wait_seconds: returns job_id, status "processing"; then call get_video, not generate_video again.',
-      'Identical requests within 24 h are reused, not paid twice.',
+      'Identical requests within 24 h reuse the job.',
     ].join(' '),
     input,
     output: VideoOutputSchema,
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
+    taskSupport: 'optional',
     async handler(args, ctx) {
       const { prompt, max_credits, wait_seconds, idempotency_key, new_job, ...agentParams } = args;
       const { services } = ctx;
@@ -180,6 +182,21 @@ export async function followJob(
       record = (await services.ledger.findByJobId(jobId)) ?? record;
     }
   }
+  return videoResult(record, job, submission, warnings, services, ctx.startedAt);
+}
+
+/**
+ * The answer about a job as it stands: the structured result, its summary, links to the saved files and a preview.
+ * Also what a task's tasks/result returns, from the ledger alone.
+ */
+export async function videoResult(
+  record: JobRecord,
+  job: Job | undefined,
+  submission: VideoOutput['submission'],
+  warnings: string[],
+  services: Services,
+  startedAt: number,
+): Promise<ToolResult<VideoOutput>> {
   const [budget, balance] = await Promise.all([services.ledger.budget(), services.account.balance()]);
   const structured = videoOutput({
     record,
@@ -188,7 +205,7 @@ export async function followJob(
     budget,
     balance,
     simulated: services.simulated,
-    startedAt: ctx.startedAt,
+    startedAt,
     now: services.now(),
     warnings,
   });
