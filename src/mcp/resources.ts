@@ -5,6 +5,7 @@
  * A member (HTTP mode) lists and reads only their own jobs.
  */
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   ErrorCode,
@@ -17,6 +18,7 @@ import {
 import type { App } from '../app/app.js';
 import type { Session } from '../app/session.js';
 import { SeedanceError } from '../core/errors.js';
+import { packageRoot } from '../core/package-files.js';
 import { formatBytes } from '../domain/media.js';
 import type { DownloadedFile, JobRecord } from '../ledger/types.js';
 
@@ -63,6 +65,25 @@ function describe(record: JobRecord, file: DownloadedFile): Resource {
   };
 }
 
+/** The MCP Apps view that shows a video result (mcp/player/view.ts, built into dist/player.html). */
+export const PLAYER_URI = 'ui://seedance/player';
+/**
+ * ext-apps' RESOURCE_MIME_TYPE, stated here so that the server bundle does not carry ext-apps (a test holds the two
+ * equal).
+ */
+export const RESOURCE_MIME_TYPE = 'text/html;profile=mcp-app';
+
+const PLAYER: Resource = {
+  uri: PLAYER_URI,
+  name: 'player',
+  title: 'Seedance video player',
+  description:
+    'Shows a generate_video or get_video result: the video, its last frame, prompt, cost and budget.',
+  mimeType: RESOURCE_MIME_TYPE,
+};
+
+let playerHtml: Promise<string> | undefined;
+
 function notFound(uri: string): McpError {
   return new McpError(-32002, `Resource not found: ${uri}`, { uri });
 }
@@ -72,8 +93,8 @@ export function registerResources(server: Server, app: App, session: Session): v
   const { ledger } = app.services;
 
   server.setRequestHandler(ListResourcesRequestSchema, async (request) => {
-    const resources: Resource[] = [];
     let cursor = request.params?.cursor;
+    const resources: Resource[] = cursor === undefined ? [PLAYER] : [];
     // Pages of records with no saved file are skipped, so that a page is empty only at the end.
     for (;;) {
       const page = await ledger
@@ -94,7 +115,7 @@ export function registerResources(server: Server, app: App, session: Session): v
         }
       }
       cursor = page.nextCursor ?? undefined;
-      if (cursor === undefined || resources.length > 0)
+      if (cursor === undefined || resources.some((r) => r !== PLAYER))
         return { resources, ...(cursor ? { nextCursor: cursor } : {}) };
     }
   });
@@ -109,6 +130,20 @@ export function registerResources(server: Server, app: App, session: Session): v
 
   server.setRequestHandler(ReadResourceRequestSchema, async (request) => {
     const uri = request.params.uri;
+    if (uri === PLAYER_URI) {
+      playerHtml ??= readFile(join(packageRoot(), 'dist', 'player.html'), 'utf8');
+      return {
+        contents: [
+          {
+            uri,
+            mimeType: RESOURCE_MIME_TYPE,
+            text: await playerHtml,
+            // Remote media, when a file is too large for resources/read, comes only from the origins declared here.
+            _meta: { ui: { csp: { resourceDomains: app.services.config.playerMediaOrigins } } },
+          },
+        ],
+      };
+    }
     const match = URI.exec(uri);
     if (match?.[1] === undefined || match[2] === undefined) throw notFound(uri);
     const jobId = match[1].toLowerCase();

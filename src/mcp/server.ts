@@ -62,6 +62,7 @@ export function toolListing(tools: readonly ToolDefinition[]): Tool[] {
     outputSchema: toOutputJsonSchema(tool.output),
     annotations: tool.annotations,
     ...(tool.taskSupport === undefined ? {} : { execution: { taskSupport: tool.taskSupport } }),
+    ...(tool.uiResourceUri === undefined ? {} : { _meta: { ui: { resourceUri: tool.uiResourceUri } } }),
   }));
 }
 

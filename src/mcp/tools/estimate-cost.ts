@@ -75,7 +75,7 @@ const output = z.object({
 export const estimateCostTool = defineTool({
   name: 'estimate_cost',
   title: 'Estimate cost',
-  description: `Price of a video (generate_video's fields) or a plan, vs budget and balance; cheaper variants if over. Free. Credits/s: ${RESOLUTIONS.map((r) => `${r} ${DEFAULT_PRICES[r]}`).join(', ')}; x2 with reference videos.`,
+  description: `Price of a video (generate_video's fields) or a plan, vs budget and balance; cheaper variants if over. Free. Credits/s: ${RESOLUTIONS.map((r) => `${r} ${DEFAULT_PRICES[r]}`).join(', ')}.`,
   input,
   publishInput,
   output,

@@ -17,7 +17,7 @@ import { cheaperOptions, estimate } from '../../domain/pricing.js';
 import { resolveMediaRefs } from '../../inputs/assets.js';
 import { MaxCreditsExceededError } from '../../jobs/service.js';
 import type { JobRecord } from '../../ledger/types.js';
-import { resourceUri } from '../resources.js';
+import { PLAYER_URI, resourceUri } from '../resources.js';
 import { defineTool, type ToolContext, type ToolResult } from './define.js';
 import { type VideoOutput, VideoOutput as VideoOutputSchema, videoOutput, videoSummary } from './shapes.js';
 
@@ -73,7 +73,7 @@ export function generateVideoTool(limits: WaitLimits) {
       .max(LIMITS.idempotencyKey - 20)
       .optional()
       .describe('Same key: never paid twice.'),
-    new_job: z.boolean().default(false).describe('Pay again instead of reusing an identical request.'),
+    new_job: z.boolean().default(false).describe('Pay again, not reuse an identical request.'),
   });
 
   return defineTool({
@@ -81,13 +81,14 @@ export function generateVideoTool(limits: WaitLimits) {
     title: 'Generate a video',
     description: [
       'Makes a Seedance 2.0 MP4. COSTS CREDITS (see estimate_cost); refused over max_credits or budget.',
-      'Not done in wait_seconds: returns job_id, status "processing"; then call get_video, not generate_video again.',
+      'Not done in wait_seconds: status "processing" and job_id; then call get_video, not generate_video again.',
       'Identical requests within 24 h reuse the job.',
     ].join(' '),
     input,
     output: VideoOutputSchema,
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
     taskSupport: 'optional',
+    uiResourceUri: PLAYER_URI,
     async handler(args, ctx) {
       const { prompt, max_credits, wait_seconds, idempotency_key, new_job, ...agentParams } = args;
       const { services } = ctx;
@@ -238,7 +239,11 @@ export async function videoResult(
   }
   return {
     structured,
-    text: videoSummary(structured),
+    // The URI names the job too: a host that gives the player view only the text still lets it find the video.
+    text:
+      structured.video !== null && record.jobId !== null
+        ? `${videoSummary(structured)} Also at ${resourceUri(record.jobId, 'video')}.`
+        : videoSummary(structured),
     content,
     isError: structured.status === 'failed' || structured.status === 'cancelled',
   };

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { jobUpdate } from '../../jobs/service.js';
+import { PLAYER_URI } from '../resources.js';
 import { defineTool } from './define.js';
 import { followJob, type WaitLimits, waitSecondsField } from './generate-video.js';
 import { VideoOutput } from './shapes.js';
@@ -8,7 +9,7 @@ export function getVideoTool(limits: WaitLimits) {
   return defineTool({
     name: 'get_video',
     title: 'Get a video',
-    description: 'Waits up to wait_seconds for a job: status, cost, and the saved MP4 once done. Free.',
+    description: 'Waits up to wait_seconds for a job: status, cost, saved MP4. Free.',
     input: z.strictObject({
       job_id: z
         .uuid({ error: 'must be a job id (a UUID) as returned by generate_video or list_videos' })
@@ -18,6 +19,7 @@ export function getVideoTool(limits: WaitLimits) {
     output: VideoOutput,
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
     taskSupport: 'optional',
+    uiResourceUri: PLAYER_URI,
     async handler(args, ctx) {
       const { ledger, client } = ctx.services;
       let record = await ledger.findByJobId(args.job_id);
