@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { SeedanceError } from './core/errors.js';
 import { log } from './core/log.js';
 import { VERSION } from './core/version.js';
+import { SIMULATED, simulatedTiming } from './simulator/timing.js';
 
 const HELP = `seedance-mcp ${VERSION}: Seedance 2.0 video generation for MCP clients, through Apiframe.
 
@@ -17,9 +18,10 @@ Usage:
   seedance-mcp simulate [options]
                                 run the Apiframe simulator; prints {"url": ...} once listening
       --port N                  port on 127.0.0.1 (default 0: any free port)
-      --credits N               starting credit balance (default 100000)
-      --job-seconds N           time a video takes to render (default 20)
-      --asset-seconds N         time an asset takes to become Active (default 1)
+      --credits N               starting credit balance (default ${SIMULATED.credits})
+      --job-seconds N           time a video takes to render (default ${SIMULATED.jobSeconds})
+      --asset-seconds N         time an asset takes to become Active (default ${SIMULATED.assetSeconds},
+                                at most the job's)
   seedance-mcp --version | --help
 
 Settings come from the environment; see the README.`;
@@ -49,14 +51,16 @@ async function simulate(args: string[]): Promise<void> {
   });
   const port = nonNegativeInt('port', values.port, 0);
   if (port > 65_535) fail('--port must be at most 65535');
-  const jobMs = nonNegativeInt('job-seconds', values['job-seconds'], 20) * 1000;
   const { startSimulator } = await import('./simulator/server.js');
+  const jobSeconds = nonNegativeInt('job-seconds', values['job-seconds'], SIMULATED.jobSeconds);
+  const assetSeconds =
+    values['asset-seconds'] === undefined
+      ? undefined
+      : nonNegativeInt('asset-seconds', values['asset-seconds'], SIMULATED.assetSeconds);
   const simulator = await startSimulator({
     port,
-    credits: nonNegativeInt('credits', values.credits, 100_000),
-    queuedMs: Math.min(2_000, Math.floor(jobMs / 10)),
-    processingMs: jobMs - Math.min(2_000, Math.floor(jobMs / 10)),
-    assetProcessingMs: nonNegativeInt('asset-seconds', values['asset-seconds'], 1) * 1000,
+    credits: nonNegativeInt('credits', values.credits, SIMULATED.credits),
+    ...simulatedTiming(jobSeconds, assetSeconds),
   });
   // Handlers first: a supervisor may send SIGTERM the moment it reads the URL line.
   const stop = () => void simulator.close().then(() => process.exit(0));

@@ -123,7 +123,7 @@ describe('seedance-mcp simulate (built binary)', () => {
     expect(accepted.jobId).toMatch(UUID);
     expect(accepted.status).toBe('QUEUED');
 
-    // Finish it now through the control API instead of waiting the default 20 s.
+    // Finish it now through the control API instead of waiting out the simulated render time.
     const forced = await fetch(`${url}/__simulator/jobs/${accepted.jobId}/complete`, { method: 'POST' });
     expect(forced.status).toBe(200);
     const jobRes = await fetch(`${url}/v2/jobs/${accepted.jobId}`, { headers: { 'X-API-Key': TEST_KEY } });

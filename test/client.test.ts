@@ -3,11 +3,15 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MissingApiKeyError, newIdempotencyKey } from '../src/apiframe/client.js';
+import { newIdempotencyKey } from '../src/apiframe/client.js';
+import { JobAcceptedSchema } from '../src/apiframe/schemas.js';
 import {
   AuthenticationError,
+  CancelledError,
   ConflictError,
+  FileRejectedError,
   InsufficientCreditsError,
+  MissingApiKeyError,
   NetworkError,
   NotFoundError,
   ProtocolError,
@@ -15,12 +19,10 @@ import {
   ServerError,
   TimeoutError,
   UpstreamValidationError,
-} from '../src/apiframe/errors.js';
-import { JobAcceptedSchema } from '../src/apiframe/schemas.js';
-import { CancelledError } from '../src/core/errors.js';
+} from '../src/core/errors.js';
 import { packageAsset, packageRoot } from '../src/core/package-files.js';
 import { AgentSeedanceParams, wireBody } from '../src/domain/params.js';
-import { FileRejectedError, openLocalMedia } from '../src/inputs/local-files.js';
+import { openLocalMedia } from '../src/inputs/local-files.js';
 import { clientFor, type Sleeps, TEST_KEY, useSimulator } from './helpers/simulator.js';
 
 const body = (prompt = 'a red kite over a green hill', params: Record<string, unknown> = {}) =>

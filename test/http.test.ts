@@ -4,8 +4,9 @@
  * DNS-rebinding checks, the body limit, the per-member bounds and a drain on SIGTERM.
  */
 import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, realpath, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CallToolResult, Progress } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
@@ -15,6 +16,7 @@ import { structuredOf, textOf } from './helpers/mcp.js';
 import { TEST_KEY, useSimulator } from './helpers/simulator.js';
 
 const TOKEN = 'tok_shared_0123456789abcdef';
+const sha256 = (token: string) => createHash('sha256').update(token).digest('hex');
 const INITIALIZE = {
   jsonrpc: '2.0',
   id: 1,
@@ -69,7 +71,8 @@ describe('seedance-mcp --http', () => {
     const health = await fetch(`${server.base}/healthz`);
     expect(health.status).toBe(200);
     const healthBody = (await health.json()) as Record<string, unknown>;
-    expect(healthBody).toMatchObject({ status: 'ok', ledger: 'ok', simulated: true });
+    expect(healthBody).toMatchObject({ status: 'ok', ledger: { state: 'ok' }, simulated: true });
+    expect(JSON.stringify(healthBody)).not.toContain(server.dir);
     expect(JSON.stringify(healthBody)).not.toContain(TOKEN);
 
     const client = await server.client(TOKEN);
@@ -102,6 +105,24 @@ describe('seedance-mcp --http', () => {
     const video = structuredOf<VideoOutput>(made);
     expect(video.status).toBe('completed');
     expect(video.simulated).toBe(true);
+    // Fetched from the configured Apiframe origin (the simulator on loopback): allowed, where a member's URL is not.
+    expect(video.video?.bytes).toBeGreaterThan(0);
+    // The file is served by the server itself over a signed link, whole or by range, beside the Apiframe URL.
+    const link = (video.video as { download_url?: string } | null)?.download_url;
+    expect(link).toMatch(new RegExp(`^${server.base}/files/.+\\.mp4\\?exp=\\d+&sig=`));
+    expect(video.remote_url).not.toBeNull();
+    const whole = Buffer.from(await (await fetch(link ?? '')).arrayBuffer());
+    expect(createHash('sha256').update(whole).digest('hex')).toBe(video.video?.sha256);
+    const part = await fetch(link ?? '', { headers: { range: 'bytes=0-7' } });
+    expect(part.status).toBe(206);
+    expect(Buffer.from(await part.arrayBuffer())).toEqual(whole.subarray(0, 8));
+    expect((await fetch(`${link}x`)).status).toBe(403);
+    // The result links the video as an MCP resource, readable over this same connection (resources/read).
+    expect(
+      made.content.some(
+        (b) => b.type === 'resource_link' && b.uri === `seedance://jobs/${video.job_id}/video`,
+      ),
+    ).toBe(true);
     expect(progress.length).toBeGreaterThan(0);
     expect(progress.every((p, i) => i === 0 || p.progress > (progress[i - 1]?.progress ?? 0))).toBe(true);
 
@@ -123,13 +144,85 @@ describe('seedance-mcp --http', () => {
     expect(textOf(upload)).toContain('path_not_allowed');
     expect(textOf(upload)).toContain('http(s) URL');
     expect(textOf(upload)).not.toMatch(/env"? block|SEEDANCE_ALLOWED_DIRS/);
+
+    // Server-side request forgery: the cloud metadata address and loopback are never fetched for a member.
+    for (const source of ['http://169.254.169.254/latest/meta-data/', 'http://localhost:9/photo.png']) {
+      const refused = (await client.callTool({
+        name: 'upload_asset',
+        arguments: { source },
+      })) as CallToolResult;
+      expect(refused.isError, source).toBe(true);
+      expect(textOf(refused)).toContain('url_not_allowed');
+    }
     expect(server.stderr.join('')).not.toContain(TOKEN);
   });
 
-  it('refuses a missing or wrong token with 401 and WWW-Authenticate, and logs no token', async () => {
-    const dir = await import('node:fs/promises').then(async (fs) =>
-      fs.realpath(await fs.mkdtemp(join((await import('node:os')).tmpdir(), 'seedance-members-'))),
+  it("keeps two members apart: their own budgets, their own job lists, no attaching to the other's job", async () => {
+    const dir = await realpath(await mkdtemp(join(tmpdir(), 'seedance-members-')));
+    const tokens = { alice: 'tok_alice_0123456789abcdef', bob: 'tok_bob_0123456789abcdef' };
+    await writeFile(
+      join(dir, 'members.json'),
+      JSON.stringify([
+        { name: 'alice', token_sha256: sha256(tokens.alice), budget_credits: 20, budget_period: 'day' },
+        { name: 'bob', token_sha256: sha256(tokens.bob), budget_credits: 100 },
+      ]),
     );
+    const server = await start(
+      {
+        SEEDANCE_HTTP_TOKENS_FILE: join(dir, 'members.json'),
+        SEEDANCE_BUDGET_CREDITS: '40',
+        SEEDANCE_SIMULATED_JOB_SECONDS: '0',
+      },
+      ['--simulate'],
+      dir,
+    );
+    const alice = await server.client(tokens.alice);
+    const bob = await server.client(tokens.bob);
+    const make = async (client: typeof alice, resolution: string) =>
+      (await client.callTool(
+        { name: 'generate_video', arguments: { prompt: 'two kites', duration: 4, resolution } },
+        undefined,
+        { timeout: 60_000 },
+      )) as CallToolResult;
+
+    const first = await make(alice, '480p');
+    expect(first.isError, textOf(first)).toBeFalsy();
+    expect(first._meta).toEqual({ 'seedance-mcp/member': 'alice' });
+    const aliceVideo = structuredOf<VideoOutput>(first);
+    expect(aliceVideo.budget).toMatchObject({ limit: 20, spent: 8 });
+    // The same prompt from bob is bob's own new job, not alice's.
+    const second = await make(bob, '480p');
+    const bobVideo = structuredOf<VideoOutput>(second);
+    expect(bobVideo.submission).toBe('submitted');
+    expect(bobVideo.job_id).not.toBe(aliceVideo.job_id);
+    expect(bobVideo.budget).toMatchObject({ limit: 100, spent: 8 });
+
+    const listOf = async (client: typeof alice) =>
+      JSON.stringify(
+        ((await client.callTool({ name: 'list_videos', arguments: {} })) as CallToolResult).structuredContent,
+      );
+    expect(await listOf(alice)).toContain(aliceVideo.job_id ?? '?');
+    expect(await listOf(alice)).not.toContain(bobVideo.job_id ?? '?');
+    expect(await listOf(bob)).not.toContain(aliceVideo.job_id ?? '?');
+    const peek = (await bob.callTool({
+      name: 'get_video',
+      arguments: { job_id: aliceVideo.job_id, wait_seconds: 0 },
+    })) as CallToolResult;
+    expect(peek.isError).toBe(true);
+    expect(textOf(peek)).toContain('not_found');
+
+    // alice's own cap (8 + 16 > 20) refuses her; bob's 40 fits his (8 + 40 <= 100), not the server's (16 + 40 > 40).
+    const aliceOver = await make(alice, '720p');
+    expect(aliceOver.isError).toBe(true);
+    expect(textOf(aliceOver)).toContain('of the 20 credit budget');
+    const bobOver = await make(bob, '1080p');
+    expect(bobOver.isError).toBe(true);
+    expect(textOf(bobOver)).toContain('of the 40 credit budget');
+    expect(textOf(bobOver)).not.toContain('SEEDANCE_BUDGET_CREDITS');
+  });
+
+  it('refuses a missing or wrong token with 401 and WWW-Authenticate, and logs no token', async () => {
+    const dir = await realpath(await mkdtemp(join(tmpdir(), 'seedance-members-')));
     const tokens = join(dir, 'members.json');
     const good = 'tok_ci_member_0123456789';
     await writeFile(
@@ -137,7 +230,7 @@ describe('seedance-mcp --http', () => {
       JSON.stringify([
         {
           name: 'ci',
-          token_sha256: createHash('sha256').update(good).digest('hex'),
+          token_sha256: sha256(good),
           budget_credits: 100,
           budget_period: 'day',
         },

@@ -5,6 +5,7 @@ import type { Progress } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import { packageAsset } from '../src/core/package-files.js';
 import { DEFAULT_PRICES } from '../src/domain/pricing.js';
+import { ERROR_META_KEY } from '../src/mcp/server.js';
 import type { VideoOutput } from '../src/mcp/tools/shapes.js';
 import { structuredOf, textOf, useHarness } from './helpers/mcp.js';
 import { TEST_KEY } from './helpers/simulator.js';
@@ -238,6 +239,19 @@ describe('generate_video', () => {
     expect(textOf(budget)).toMatch(/costs 32 credits but only 30 of the 30 credit budget/);
     expect(textOf(budget)).toMatch(/resolution 480p \(16 credits\)/);
     expect(h.sim.exchangesFor('submit')).toHaveLength(0);
+  });
+
+  it("delivers an error's code and details to client programs in _meta, masked like the text", async () => {
+    const h = await start();
+    const over = await h.call('generate_video', { prompt: PROMPT, resolution: '1080p', max_credits: 60 });
+    expect(over.isError).toBe(true);
+    expect(over._meta?.[ERROR_META_KEY]).toMatchObject({
+      code: 'over_max_credits',
+      details: { maxCredits: 60, estimate: { credits: 80 }, cheaperOptions: expect.any(Array) },
+    });
+    const unknown = await h.call('get_video', { job_id: '0b5f2a8e-3c1d-4e7f-8a9b-0c1d2e3f4a5b' });
+    expect(unknown._meta?.[ERROR_META_KEY]).toMatchObject({ code: 'not_found', details: { status: 404 } });
+    expect(JSON.stringify(unknown)).not.toContain(TEST_KEY);
   });
 
   it.each([

@@ -3,14 +3,21 @@
  * newest first with a cursor, read as blobs, refused with the remote URL above the size cap.
  */
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
+import { startApp } from '../src/app/app.js';
+import { loadConfig } from '../src/app/config.js';
 import { packageAsset } from '../src/core/package-files.js';
-import { RESOURCE_MAX_BYTES } from '../src/mcp/resources.js';
+import { PLAYER_URI, RESOURCE_MAX_BYTES } from '../src/mcp/resources.js';
+import { buildServer } from '../src/mcp/server.js';
 import type { VideoOutput } from '../src/mcp/tools/shapes.js';
-import { structuredOf, useHarness } from './helpers/mcp.js';
+import { FAST_SERVICES, structuredOf, useHarness } from './helpers/mcp.js';
+import { TEST_KEY, useSimulator } from './helpers/simulator.js';
 
 const start = useHarness();
 
@@ -58,8 +65,10 @@ describe('resources', () => {
     do {
       const page = await h.client.listResources(cursor === undefined ? {} : { cursor });
       pages++;
-      seen.push(...page.resources.map((r) => r.uri));
-      for (const r of page.resources) expect(r).toMatchObject({ mimeType: 'video/mp4', size: 50502 });
+      // The player view comes first on the first page; the saved files after it.
+      const files = page.resources.filter((r) => r.uri !== PLAYER_URI);
+      seen.push(...files.map((r) => r.uri));
+      for (const r of files) expect(r).toMatchObject({ mimeType: 'video/mp4', size: 50502 });
       cursor = page.nextCursor;
     } while (cursor !== undefined);
     expect(pages).toBe(2);
@@ -103,6 +112,49 @@ describe('resources', () => {
       const missing = await h.client.readResource({ uri }).catch((e: unknown) => e);
       expect(missing, uri).toBeInstanceOf(McpError);
       expect((missing as McpError).code, uri).toBe(-32002);
+    }
+  });
+});
+
+describe('resources of members', () => {
+  const env = useSimulator();
+
+  it('lists and reads only the member own files', async () => {
+    const sim = await env.start();
+    const root = await mkdtemp(join(tmpdir(), 'seedance-resources-members-'));
+    const config = loadConfig(
+      { platform: process.platform, home: root, env: {} },
+      { apiKey: TEST_KEY, baseUrl: sim.url, outputDir: join(root, 'out'), stateDir: join(root, 'state') },
+    );
+    const app = await startApp(config, FAST_SERVICES);
+    const clients: Client[] = [];
+    const connect = async (name: string) => {
+      const server = buildServer(app, {
+        transport: 'http',
+        member: { name, budgetLimit: null, period: 'total' },
+        allowedDirs: [],
+        useClientRoots: false,
+      });
+      const client = new Client({ name, version: '1.0.0' });
+      const [a, b] = InMemoryTransport.createLinkedPair();
+      await Promise.all([server.connect(b), client.connect(a)]);
+      clients.push(client);
+      return client;
+    };
+    try {
+      const ann = await connect('ann');
+      const bob = await connect('bob');
+      const made = await ann.callTool({ name: 'generate_video', arguments: { prompt: 'Ann only' } });
+      const uri = `seedance://jobs/${(made.structuredContent as VideoOutput).job_id}/video`;
+      expect((await ann.listResources()).resources.map((r) => r.uri)).toEqual([PLAYER_URI, uri]);
+      expect((await ann.readResource({ uri })).contents[0]).toMatchObject({ mimeType: 'video/mp4' });
+      expect((await bob.listResources()).resources.map((r) => r.uri)).toEqual([PLAYER_URI]);
+      const refused = await bob.readResource({ uri }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(McpError);
+      expect((refused as McpError).code).toBe(-32002);
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+      await app.close();
     }
   });
 });

@@ -207,7 +207,7 @@ describe('MCP tasks of members', () => {
     const app = await startApp(config, FAST_SERVICES);
     const member = (name: string): Session => ({
       transport: 'http',
-      member: { name, budgetCredits: null, budgetPeriod: 'total' },
+      member: { name, budgetLimit: null, period: 'total' },
       allowedDirs: [],
       useClientRoots: false,
     });

@@ -1,5 +1,5 @@
 /** The account's credit balance from `GET /v2/me`, cached briefly: results report it without a call each time. */
-import { SeedanceError } from '../core/errors.js';
+import { CancelledError, SeedanceError } from '../core/errors.js';
 import { sanitize } from '../core/redact.js';
 import type { ApiframeClient } from './client.js';
 
@@ -56,7 +56,7 @@ export class AccountCache {
       return value;
     } catch (error) {
       const reason =
-        error instanceof SeedanceError && error.code !== 'cancelled'
+        error instanceof SeedanceError && !(error instanceof CancelledError)
           ? error.message
           : `GET /v2/me: no answer within ${this.waitMs / 1000} s`;
       const value: Balance = { credits: null, plan: null, unavailable: reason };

@@ -1,8 +1,9 @@
 /** Apiframe's v2 operations that seedance-mcp uses, over HttpClient. */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { SeedanceError } from '../core/errors.js';
+import type { promises as fs } from 'node:fs';
+import { FileRejectedError, MissingApiKeyError } from '../core/errors.js';
+import type { MediaType } from '../domain/media.js';
 import type { MediaKind, WireVideoRequest } from '../domain/params.js';
-import { FileRejectedError, type LocalFile } from '../inputs/local-files.js';
 import { HttpClient, type HttpOptions } from './http.js';
 import {
   AssetCreatedSchema,
@@ -18,15 +19,6 @@ import {
   type Upload,
   UploadSchema,
 } from './schemas.js';
-
-export class MissingApiKeyError extends SeedanceError {
-  constructor() {
-    super('missing_api_key', 'APIFRAME_API_KEY is not set, so this server cannot reach Apiframe.', {
-      recovery:
-        'Set APIFRAME_API_KEY (an afk_... key from the Apiframe dashboard) in the "env" block of this MCP server\'s client configuration and restart it, or start the server with --simulate to try everything offline. estimate_cost works without a key.',
-    });
-  }
-}
 
 export interface CallOptions {
   signal?: AbortSignal | undefined;
@@ -44,7 +36,14 @@ export interface JobListQuery {
   cursor?: string;
 }
 
-export type UploadSource = Pick<LocalFile, 'given' | 'handle' | 'size' | 'type'>;
+/** An open local file to upload, already checked (inputs/local-files.ts opens and checks them). */
+export interface UploadSource {
+  /** The path as the agent gave it, for messages. */
+  given: string;
+  handle: fs.FileHandle;
+  size: number;
+  type: MediaType;
+}
 
 export interface Asset {
   assetId: string;

@@ -7,17 +7,19 @@ import { createHash } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type * as z from 'zod';
-import { sleep as abortableSleep, CancelledError, SeedanceError } from '../core/errors.js';
-import { log } from '../core/log.js';
 import {
   ApiframeError,
-  errorFromResponse,
+  CancelledError,
   NetworkError,
   ProtocolError,
   RateLimitError,
+  SeedanceError,
   ServerError,
   TimeoutError,
-} from './errors.js';
+} from '../core/errors.js';
+import { log } from '../core/log.js';
+import { sleep as abortableSleep } from '../core/sleep.js';
+import { errorFromResponse } from './errors.js';
 
 export interface HttpOptions {
   baseUrl: string;

@@ -6,6 +6,7 @@
 import { log } from '../core/log.js';
 import type { Config } from './config.js';
 import { createServices, type ServiceOverrides, type Services } from './services.js';
+import type { TransportKind } from './session.js';
 
 export interface App {
   services: Services;
@@ -20,8 +21,13 @@ export interface App {
   close(): Promise<void>;
 }
 
-export async function startApp(config: Config, overrides: ServiceOverrides = {}): Promise<App> {
-  const services = await createServices(config, overrides);
+/** `transport`: the kind of every session this process will serve (HTTP guards what remote members make it fetch). */
+export async function startApp(
+  config: Config,
+  overrides: ServiceOverrides = {},
+  transport: TransportKind = 'stdio',
+): Promise<App> {
+  const services = await createServices(config, overrides, transport);
   const drain = new AbortController();
   return {
     services,

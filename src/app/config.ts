@@ -7,9 +7,8 @@ import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import * as z from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { LOG_LEVELS } from '../core/log.js';
-
-export const BUDGET_PERIODS = ['total', 'day', 'month'] as const;
-export type BudgetPeriod = (typeof BUDGET_PERIODS)[number];
+import { BUDGET_PERIODS, type BudgetPeriod } from '../domain/budget.js';
+import { SIMULATED } from '../simulator/timing.js';
 
 export interface Platform {
   platform: NodeJS.Platform;
@@ -162,9 +161,9 @@ export const SETTINGS = {
   simulatedJobSeconds: setting(
     'SEEDANCE_SIMULATED_JOB_SECONDS',
     'How long a simulated video takes to render, in seconds.',
-    '10',
+    String(SIMULATED.jobSeconds),
     int(0, 600),
-    () => 10,
+    () => SIMULATED.jobSeconds,
   ),
   waitSeconds: setting(
     'SEEDANCE_WAIT_SECONDS',
@@ -231,6 +230,21 @@ export const SETTINGS = {
     'none',
     z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
     () => undefined as string | undefined,
+  ),
+  fetchAllow: setting(
+    'SEEDANCE_FETCH_ALLOW',
+    'HTTP mode: host names (comma-separated) the server may fetch even when they resolve to a private or loopback address; every other member-given URL must be public.',
+    'none',
+    z
+      .string()
+      .transform((list) =>
+        list
+          .split(',')
+          .map((h) => h.trim().toLowerCase())
+          .filter((h) => h !== ''),
+      )
+      .pipe(z.array(z.string().regex(/^[a-z0-9.:[\]-]+$/, { error: 'must list host names' }))),
+    (): string[] => [],
   ),
   httpMaxSessions: setting(
     'SEEDANCE_HTTP_MAX_SESSIONS',

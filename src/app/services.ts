@@ -3,28 +3,45 @@
  * table, the job and asset services. With `simulate`, an in-process simulator stands in for Apiframe and the ledger
  * lives in memory (the simulator's jobs die with the process, so they must not outlive it in a ledger either).
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { AccountCache } from '../apiframe/account.js';
 import { ApiframeClient } from '../apiframe/client.js';
 import { BACKOFF } from '../apiframe/http.js';
 import { ConfigError } from '../core/errors.js';
+import { type Fetcher, guardedFetch } from '../core/guarded-fetch.js';
 import { registerSecret } from '../core/redact.js';
 import { USER_AGENT } from '../core/version.js';
 import { DEFAULT_PRICES, type PriceTable, parsePriceTable } from '../domain/pricing.js';
 import { AssetService } from '../inputs/assets.js';
 import { realDirs } from '../inputs/local-files.js';
 import { JobService } from '../jobs/service.js';
-import { DEFAULT_POLL, type PollSchedule } from '../jobs/watcher.js';
-import { createMemoryLedger, openFileLedger } from '../ledger/index.js';
+import { DEFAULT_POLL, type PollSchedule, SAFETY_NET_POLL } from '../jobs/watcher.js';
+import { createMemoryLedger, LEDGER_FILE, openSqliteLedger } from '../ledger/index.js';
 import { TaskTable } from '../ledger/tasks.js';
 import type { Ledger } from '../ledger/types.js';
+import { simulatedTiming } from '../simulator/timing.js';
 import { type Config, SETTINGS } from './config.js';
+import type { TransportKind } from './session.js';
 
 /** The key the in-process simulator accepts; it is no secret. */
 export const SIMULATED_API_KEY = 'afk_simulated_offline';
 
+/** Where Apiframe posts job changes, and the key their signatures are checked with (HTTP mode with a public URL). */
+export interface Webhooks {
+  url: string;
+  /** The raw SHA-256 digest of the API key: Apiframe's HMAC key for `X-Webhook-Signature`. */
+  key: Buffer;
+}
+
+/** The path webhooks are received at, under SEEDANCE_PUBLIC_URL. */
+export const WEBHOOK_PATH = 'webhooks/apiframe';
+
 export interface Services {
   config: Config;
+  /** Set when Apiframe sends webhooks to this server. */
+  webhooks: Webhooks | undefined;
   simulated: boolean;
   client: ApiframeClient;
   ledger: Ledger;
@@ -72,25 +89,48 @@ export async function loadPrices(config: Config): Promise<PriceTable> {
   }
 }
 
-export async function createServices(config: Config, overrides: ServiceOverrides = {}): Promise<Services> {
+/**
+ * How media and result URLs are fetched. Over stdio the user is the machine's owner and fetches what they like; over
+ * HTTP the URLs come from remote members, so nothing private is fetched (results also from the Apiframe origin).
+ */
+function fetchers(config: Config, baseUrl: string, transport: TransportKind) {
+  if (transport === 'stdio') return { media: fetch as Fetcher, results: fetch as Fetcher };
+  const allowSetting = SETTINGS.fetchAllow.name;
+  const allowHosts = new Set(config.fetchAllow);
+  return {
+    media: guardedFetch({ allowHosts, allowSetting }),
+    results: guardedFetch({ allowHosts: new Set([...allowHosts, new URL(baseUrl).hostname]), allowSetting }),
+  };
+}
+
+export async function createServices(
+  config: Config,
+  overrides: ServiceOverrides = {},
+  transport: TransportKind = 'stdio',
+): Promise<Services> {
   const prices = await loadPrices(config);
   let baseUrl = config.baseUrl;
   let apiKey = config.apiKey;
   let closeSimulator: (() => Promise<void>) | undefined;
   if (config.simulate) {
     const { startSimulator } = await import('../simulator/server.js');
-    const jobMs = config.simulatedJobSeconds * 1000;
-    const simulator = await startSimulator({
-      queuedMs: Math.floor(jobMs / 10),
-      processingMs: jobMs - Math.floor(jobMs / 10),
-      assetProcessingMs: Math.min(1_000, jobMs),
-      prices,
-    });
+    const simulator = await startSimulator({ ...simulatedTiming(config.simulatedJobSeconds), prices });
     baseUrl = simulator.url;
     apiKey = SIMULATED_API_KEY;
     closeSimulator = () => simulator.close();
   }
   registerSecret(apiKey);
+  const fetch = fetchers(config, baseUrl, transport);
+  const webhooks: Webhooks | undefined =
+    transport === 'http' && config.publicUrl !== undefined && apiKey !== undefined
+      ? {
+          url: new URL(
+            WEBHOOK_PATH,
+            config.publicUrl.endsWith('/') ? config.publicUrl : `${config.publicUrl}/`,
+          ).href,
+          key: createHash('sha256').update(apiKey).digest(),
+        }
+      : undefined;
   const client = new ApiframeClient({
     baseUrl,
     apiKey,
@@ -106,15 +146,18 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     overrides.ledger ??
     (config.simulate
       ? createMemoryLedger(ledgerOptions)
-      : await openFileLedger(config.stateDir, ledgerOptions));
+      : openSqliteLedger(join(config.stateDir, LEDGER_FILE), ledgerOptions));
   const account = new AccountCache(client);
-  const poll = overrides.poll ?? DEFAULT_POLL;
+  const poll = overrides.poll ?? (webhooks === undefined ? DEFAULT_POLL : SAFETY_NET_POLL);
   const jobs = new JobService(client, ledger, account, prices, {
     poll,
+    webhook:
+      webhooks === undefined ? undefined : { url: webhooks.url, events: ['progress', 'completed', 'failed'] },
     outputDir: config.outputDir,
     maxDownloadBytes: config.maxDownloadMb * 1024 * 1024,
     downloadTimeoutMs: Math.max(config.timeoutMs, 120_000),
     userAgent: USER_AGENT,
+    fetch: fetch.results,
     claimPollMs: overrides.claimPollMs ?? 250,
   });
   // Like the ledger: in memory when simulating, since the simulator's jobs die with the process.
@@ -126,9 +169,11 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     pollMs: overrides.assetPollMs ?? { first: 500, cap: 2_000 },
     cacheTtlMs: 12 * 60 * 60 * 1000,
     userAgent: USER_AGENT,
+    fetch: fetch.media,
   });
   return {
     config,
+    webhooks,
     simulated: config.simulate,
     client,
     ledger,

@@ -3,22 +3,14 @@
  * transport carries the session (errors are worded for it), and where local files may be read for it. The process
  * side (prices, ledger, watchers, simulator) is the App, shared by every session.
  */
-import type { BudgetPeriod } from './config.js';
+import type { MemberScope } from '../ledger/types.js';
 
 export type TransportKind = 'stdio' | 'http';
-
-/** A person or pipeline allowed to call the HTTP server, with a budget of their own. */
-export interface Member {
-  name: string;
-  /** Credits per period for this member alone; null: only the server-wide budget applies. */
-  budgetCredits: number | null;
-  budgetPeriod: BudgetPeriod;
-}
 
 export interface Session {
   transport: TransportKind;
   /** Undefined when the caller is the machine's owner (stdio, or HTTP on loopback without tokens). */
-  member: Member | undefined;
+  member: MemberScope | undefined;
   /** Real paths of the folders local files may be read from; empty: local paths are refused. */
   allowedDirs: readonly string[];
   /**
@@ -26,6 +18,8 @@ export interface Session {
    * this machine only over stdio.
    */
   useClientRoots: boolean;
+  /** A link the client can download a result file from (HTTP), or undefined where the path itself serves (stdio). */
+  linkFile?: (path: string) => string | undefined;
 }
 
 /** The one session of a stdio server: the machine's owner, the configured folders, the client's roots. */

@@ -1,78 +1,14 @@
 /**
- * Every failure the product can explain is a SeedanceError: a stable `code`, a message that says what went wrong,
- * and `recovery`, which says what the agent should do next. The server's one error boundary turns these into
- * `isError` results; anything else is reported as an internal error.
+ * The typed errors, one file per family in core/errors/ (base.ts holds SeedanceError, the codes and the advice
+ * written once); importers take them from here.
  */
-import type { FieldIssue } from '../domain/params.js';
-
-export interface ErrorInit {
-  recovery: string;
-  /** Facts an agent may act on (field names, credit figures, a job id); put into the result's structured content. */
-  details?: Record<string, unknown>;
-  cause?: unknown;
-}
-
-export class SeedanceError extends Error {
-  readonly code: string;
-  readonly recovery: string;
-  readonly details: Record<string, unknown>;
-
-  constructor(code: string, message: string, init: ErrorInit) {
-    super(message, init.cause === undefined ? undefined : { cause: init.cause });
-    this.name = new.target.name;
-    this.code = code;
-    this.recovery = init.recovery;
-    this.details = init.details ?? {};
-  }
-}
-
-/** Arguments that fail the parameter model: named per field, never sent upstream. */
-export class InvalidArgumentsError extends SeedanceError {
-  readonly issues: FieldIssue[];
-
-  constructor(
-    issues: FieldIssue[],
-    recovery = 'Correct the named fields and call again; nothing was submitted.',
-  ) {
-    const list = issues.map((i) => `${i.field}: ${i.message}`).join('; ');
-    super('invalid_arguments', `Invalid arguments: ${list}`, { recovery, details: { issues } });
-    this.issues = issues;
-  }
-}
-
-export class ConfigError extends SeedanceError {
-  constructor(variable: string, message: string) {
-    super('config_error', `${variable}: ${message}`, {
-      recovery: `Fix ${variable} in the server's environment (the "env" block of the MCP client configuration) and restart the server.`,
-      details: { variable },
-    });
-  }
-}
-
-/** The client cancelled the request: waiting stops; a job already submitted runs on. */
-export class CancelledError extends SeedanceError {
-  constructor(what: string) {
-    super('cancelled', `${what}: cancelled by the client`, {
-      recovery: 'Nothing more was done. A job already submitted keeps running: get_video finds it.',
-    });
-  }
-}
-
-/** Waits `ms`, or throws CancelledError as soon as `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal, what = 'waiting'): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(new CancelledError(what));
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new CancelledError(what));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+export * from './errors/arguments.js';
+export * from './errors/assets.js';
+export * from './errors/base.js';
+export * from './errors/calls.js';
+export * from './errors/files.js';
+export * from './errors/jobs.js';
+export * from './errors/ledger.js';
+export * from './errors/setup.js';
+export * from './errors/spending.js';
+export * from './errors/upstream.js';

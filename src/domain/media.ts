@@ -18,6 +18,21 @@ export const UPLOAD_LIMITS: Readonly<Record<MediaKind, number>> = {
   video: 50 * MiB,
 };
 
+/** The file types Apiframe accepts, by kind, under the names people know them by. */
+export const ACCEPTED_FORMATS: Readonly<Record<MediaKind, readonly string[]>> = {
+  image: ['PNG', 'JPEG', 'WebP', 'GIF'],
+  video: ['MP4', 'WebM', 'MOV'],
+  audio: ['MP3', 'WAV', 'OGG', 'M4A'],
+};
+
+/** "PNG, JPEG, WebP or GIF images; MP4, WebM or MOV videos; MP3, WAV, OGG or M4A audio" */
+export function describeAcceptedFormats(): string {
+  const nouns: Record<MediaKind, string> = { image: 'images', video: 'videos', audio: 'audio' };
+  return Object.entries(ACCEPTED_FORMATS)
+    .map(([kind, names]) => `${names.slice(0, -1).join(', ')} or ${names.at(-1)} ${nouns[kind as MediaKind]}`)
+    .join('; ');
+}
+
 /** Bytes needed to recognise every accepted type. */
 export const SNIFF_BYTES = 16;
 

@@ -4,6 +4,7 @@
  * default.
  */
 import * as z from 'zod';
+import type { FieldIssue } from '../core/errors.js';
 
 export const MODEL = 'seedance-2';
 
@@ -207,6 +208,7 @@ export const WireSeedanceParams = z.strictObject(seedanceFields(remoteRef));
 export type WireSeedanceParams = z.output<typeof WireSeedanceParams>;
 
 export const WEBHOOK_EVENTS = ['progress', 'completed', 'failed'] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
 /** The body of `POST /v2/videos/generate` for Seedance 2.0, as Apiframe validates it. */
 export const WireVideoRequest = z.strictObject({
@@ -294,11 +296,6 @@ export function crossFieldWarnings(params: Pick<AgentSeedanceParams, MediaField>
     });
   }
   return warnings;
-}
-
-export interface FieldIssue {
-  field: string;
-  message: string;
 }
 
 /** Issues named in one answer; the rest are counted. */

@@ -3,12 +3,14 @@
  * uploaded streamed and registered; a file uploaded before (same SHA-256) reuses its asset. Registration is waited
  * on until the provider reports the asset Active.
  */
+
 import type { ApiframeClient } from '../apiframe/client.js';
 import { newIdempotencyKey } from '../apiframe/client.js';
-import { NotFoundError } from '../apiframe/errors.js';
 import type { Upload } from '../apiframe/schemas.js';
-import { SeedanceError, sleep } from '../core/errors.js';
+import { AssetError, BlockedUrlError, NotFoundError } from '../core/errors.js';
+import type { Fetcher } from '../core/guarded-fetch.js';
 import { sanitize } from '../core/redact.js';
+import { sleep } from '../core/sleep.js';
 import { SNIFF_BYTES, sniffMedia } from '../domain/media.js';
 import {
   assetUri,
@@ -50,10 +52,10 @@ export interface AssetServiceOptions {
   /** How long a cached upload is trusted before it is uploaded again (it is checked upstream on every reuse). */
   cacheTtlMs: number;
   userAgent: string;
+  /** How member-given URLs are read: guarded against private addresses in HTTP mode. */
+  fetch: Fetcher;
   now?: () => number;
 }
-
-export class AssetError extends SeedanceError {}
 
 /**
  * From this size, a local file this process has not hashed before starts uploading beside its hash, instead of
@@ -236,7 +238,7 @@ export class AssetService {
       },
     );
     try {
-      const response = await fetch(url, {
+      const response = await this.options.fetch(url, {
         headers: { range: `bytes=0-${SNIFF_BYTES - 1}`, 'user-agent': this.options.userAgent },
         signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
       });
@@ -248,7 +250,7 @@ export class AssetService {
       if (type === undefined) throw unknown;
       return type.kind;
     } catch (error) {
-      if (error instanceof AssetError) throw error;
+      if (error instanceof AssetError || error instanceof BlockedUrlError) throw error;
       throw unknown;
     }
   }

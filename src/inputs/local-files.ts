@@ -9,24 +9,17 @@ import { constants, type promises as fs, promises as fsp } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SeedanceError } from '../core/errors.js';
-import { formatBytes, type MediaType, SNIFF_BYTES, sniffMedia, UPLOAD_LIMITS } from '../domain/media.js';
+import type { UploadSource } from '../apiframe/client.js';
+import { FileRejectedError, PathNotAllowedError } from '../core/errors.js';
+import {
+  describeAcceptedFormats,
+  formatBytes,
+  type MediaType,
+  SNIFF_BYTES,
+  sniffMedia,
+  UPLOAD_LIMITS,
+} from '../domain/media.js';
 import type { MediaKind } from '../domain/params.js';
-
-export class FileRejectedError extends SeedanceError {
-  constructor(path: string, message: string, recovery: string) {
-    super('file_rejected', `${path}: ${message}`, { recovery, details: { path } });
-  }
-}
-
-export class PathNotAllowedError extends SeedanceError {
-  constructor(path: string, allowed: readonly string[], why: string) {
-    super('path_not_allowed', `${path}: ${why}`, {
-      recovery: `Only files inside these folders can be read: ${allowed.join(', ')}. Move or copy the file there (not into a hidden folder), or ask the user to add its folder to SEEDANCE_ALLOWED_DIRS (or to the client's roots).`,
-      details: { path, allowedDirs: allowed },
-    });
-  }
-}
 
 export interface AccessScope {
   /** Real paths (symlinks resolved) of the folders files may come from. */
@@ -35,14 +28,9 @@ export interface AccessScope {
   roots?: readonly string[] | undefined;
 }
 
-export interface LocalFile {
-  /** The path as the agent gave it, for messages. */
-  given: string;
+export interface LocalFile extends UploadSource {
   /** The real path that was opened. */
   path: string;
-  handle: fs.FileHandle;
-  size: number;
-  type: MediaType;
 }
 
 /** Real path of each folder that exists; a missing folder allows nothing. */
@@ -182,7 +170,7 @@ async function checkOpenFile(
     throw new FileRejectedError(
       given,
       'is not a file type Apiframe accepts (judged by its contents, not its name)',
-      'Use PNG, JPEG, WebP or GIF images; MP4, WebM or MOV videos; MP3, WAV, OGG or M4A audio.',
+      `Use ${describeAcceptedFormats()}.`,
     );
   }
   if (expectKind !== undefined && type.kind !== expectKind) {

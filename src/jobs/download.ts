@@ -5,22 +5,19 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, promises as fsp } from 'node:fs';
 import { basename, join } from 'node:path';
-import { SeedanceError } from '../core/errors.js';
+import { DownloadError, SeedanceError } from '../core/errors.js';
+import type { Fetcher } from '../core/guarded-fetch.js';
 import { sanitize } from '../core/redact.js';
 import { formatBytes, SNIFF_BYTES, sniffMedia } from '../domain/media.js';
 import type { MediaKind } from '../domain/params.js';
-
-export class DownloadError extends SeedanceError {
-  constructor(message: string, recovery: string, details: Record<string, unknown> = {}) {
-    super('download_failed', message, { recovery, details });
-  }
-}
 
 export interface DownloadOptions {
   maxBytes: number;
   timeoutMs: number;
   signal?: AbortSignal | undefined;
   userAgent: string;
+  /** How the file is fetched: guarded against private addresses in HTTP mode. */
+  fetch: Fetcher;
   /** What the file must be, judged by its first bytes: an error page served as the video is not saved as one. */
   kind?: MediaKind;
 }
@@ -62,12 +59,12 @@ export async function downloadFile(
   // The API key is never sent: result URLs point at a CDN, not at Apiframe.
   let response: Response;
   try {
-    response = await fetch(parsed, {
+    response = await options.fetch(parsed, {
       signal,
-      redirect: 'follow',
       headers: { 'user-agent': options.userAgent },
     });
   } catch (error) {
+    if (error instanceof SeedanceError) throw new DownloadError(error.message, error.recovery, error.details);
     throw new DownloadError(`Downloading the result failed: ${describe(error, timeout)}.`, retryLater);
   }
   if (!response.ok || response.body === null) {

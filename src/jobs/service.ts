@@ -6,63 +6,35 @@
  */
 import type { AccountCache } from '../apiframe/account.js';
 import type { ApiframeClient } from '../apiframe/client.js';
-import { ApiframeError, RateLimitError } from '../apiframe/errors.js';
 import { type Job, TERMINAL_STATUSES } from '../apiframe/schemas.js';
-import { CancelledError, SeedanceError } from '../core/errors.js';
+import {
+  ApiframeError,
+  BudgetExceededError,
+  CancelledError,
+  DownloadError,
+  IdempotencyConflictError,
+  MissingApiKeyError,
+  RateLimitError,
+  SeedanceError,
+  UnknownRecordError,
+} from '../core/errors.js';
+import type { Fetcher } from '../core/guarded-fetch.js';
 import { log } from '../core/log.js';
 import { sanitize } from '../core/redact.js';
-import { type WireSeedanceParams, wireBody } from '../domain/params.js';
-import { type CheaperOption, cheaperOptions, type Estimate, type PriceTable } from '../domain/pricing.js';
+import { type WebhookEvent, type WireSeedanceParams, wireBody } from '../domain/params.js';
+import { cheaperOptions, type Estimate, type PriceTable } from '../domain/pricing.js';
 import { requestHash } from '../domain/request-hash.js';
-import type { BudgetSnapshot, DownloadedFile, JobRecord, JobUpdate, Ledger } from '../ledger/types.js';
-import { DownloadError, downloadFile } from './download.js';
+import type {
+  BudgetSnapshot,
+  DownloadedFile,
+  JobRecord,
+  JobUpdate,
+  Ledger,
+  MemberScope,
+} from '../ledger/types.js';
+import { downloadFile } from './download.js';
 import { outputBaseName } from './naming.js';
 import { JobWatcher, type PollSchedule } from './watcher.js';
-
-export class BudgetExceededError extends SeedanceError {
-  constructor(budget: BudgetSnapshot, needed: number, options: CheaperOption[]) {
-    const cheaper = options.map((o) => `${o.change} (${o.estimate.credits} credits)`).join('; ');
-    super(
-      'over_budget',
-      `This video costs ${needed} credits but only ${budget.remaining ?? 0} of the ${budget.limit} credit budget (${budget.period}) remain: ${budget.spent} spent, ${budget.reserved} reserved by jobs in flight.`,
-      {
-        recovery: cheaper
-          ? `Nothing was submitted. Cheaper variants that fit: ${cheaper}. Or ask the user to raise SEEDANCE_BUDGET_CREDITS.`
-          : 'Nothing was submitted, and no variant of this video fits. Wait for jobs in flight to finish, or ask the user to raise SEEDANCE_BUDGET_CREDITS.',
-        details: { budget, needed, cheaperOptions: options },
-      },
-    );
-  }
-}
-
-export class MaxCreditsExceededError extends SeedanceError {
-  constructor(estimate: Estimate, maxCredits: number, options: CheaperOption[]) {
-    const cheaper = options.map((o) => `${o.change} (${o.estimate.credits} credits)`).join('; ');
-    super(
-      'over_max_credits',
-      `This video costs ${estimate.credits} credits (${estimate.variant}, ${estimate.creditsPerSecond}/s x ${estimate.duration} s), over max_credits ${maxCredits}.`,
-      {
-        recovery: cheaper
-          ? `Nothing was submitted. Variants within max_credits: ${cheaper}.`
-          : 'Nothing was submitted, and no variant fits max_credits; raise it if the user agrees.',
-        details: { estimate, maxCredits, cheaperOptions: options },
-      },
-    );
-  }
-}
-
-export class IdempotencyConflictError extends SeedanceError {
-  constructor(key: string, record: JobRecord) {
-    super(
-      'idempotency_conflict',
-      `idempotency_key "${sanitize(key, 80)}" was used before for a different request.`,
-      {
-        recovery: 'Use a new idempotency_key for a new request, or repeat the original request exactly.',
-        details: { jobId: record.jobId },
-      },
-    );
-  }
-}
 
 export interface SubmitInput {
   prompt: string;
@@ -70,6 +42,8 @@ export interface SubmitInput {
   estimate: Estimate;
   idempotencyKey?: string | undefined;
   newJob: boolean;
+  /** Whose request it is (over HTTP): their own budget applies too, and they attach only to their own jobs. */
+  member?: MemberScope | undefined;
 }
 
 export interface Submission {
@@ -90,12 +64,30 @@ export interface Finished {
   downloadError: SeedanceError | undefined;
 }
 
+/** Where following a job up to a deadline left it. */
+export interface Followed {
+  record: JobRecord;
+  /** The job's latest state, when it has an id and was polled. */
+  job: Job | undefined;
+  /** The job completed but its files were still being saved at the deadline: they are saved in the background. */
+  stillSaving: boolean;
+  /** The job completed but its files could not be saved; the job itself is safe. */
+  downloadError: SeedanceError | undefined;
+}
+
+/** However close the deadline, a completed job's files get this long to be saved before the answer goes. */
+const SAVE_GRACE_MS = 2_000;
+
 export interface JobServiceOptions {
   poll: PollSchedule;
   outputDir: string;
   maxDownloadBytes: number;
   downloadTimeoutMs: number;
   userAgent: string;
+  /** How result files are fetched. */
+  fetch: Fetcher;
+  /** Set when Apiframe is to send webhooks for new jobs (HTTP mode with a public URL). */
+  webhook?: { url: string; events: WebhookEvent[] } | undefined;
   /** How often to look at the ledger while another process downloads a job. */
   claimPollMs: number;
 }
@@ -159,6 +151,7 @@ export class JobService {
       request: body,
       estimate: input.estimate,
       newJob: input.newJob,
+      ...(input.member === undefined ? {} : { member: input.member }),
     });
     if (outcome.kind === 'over_budget') {
       const remaining = outcome.budget.remaining ?? 0;
@@ -169,12 +162,16 @@ export class JobService {
       );
     }
     if (outcome.kind === 'key_conflict')
-      throw new IdempotencyConflictError(input.idempotencyKey ?? '', outcome.record);
+      throw new IdempotencyConflictError(input.idempotencyKey ?? '', outcome.record.jobId);
     if (outcome.kind === 'attached')
       return { record: outcome.record, kind: 'attached', budget: outcome.budget };
     try {
       // Not aborted with the caller: once sent, the POST must be answered, or a paid job would have no id here.
-      const accepted = await this.client.submitVideo(body, { idempotencyKey: outcome.record.key });
+      const { webhook } = this.options;
+      // The webhook fields ride on the POST only: the ledger's request (and its hash) stays what the agent asked for.
+      const sent =
+        webhook === undefined ? body : { ...body, webhookUrl: webhook.url, webhookEvents: webhook.events };
+      const accepted = await this.client.submitVideo(sent, { idempotencyKey: outcome.record.key });
       const record = await this.ledger.markSubmitted(outcome.record.key, accepted.jobId);
       this.account.invalidate();
       log.info('job submitted', {
@@ -185,7 +182,7 @@ export class JobService {
       return {
         record,
         kind: outcome.kind === 'resume' ? 'resumed' : 'submitted',
-        budget: await this.ledger.budget(),
+        budget: await this.ledger.budget(input.member?.budgetLimit == null ? undefined : input.member),
       };
     } catch (error) {
       if (definitelyNotCreated(error)) {
@@ -221,13 +218,7 @@ export class JobService {
         if (outcome instanceof SeedanceError) reject(outcome);
         else resolve(outcome);
       };
-      const onAbort = () =>
-        finish(
-          new SeedanceError('cancelled', 'Waiting was cancelled by the client; the job keeps running.', {
-            recovery: `Call get_video with job_id ${jobId} to see it later.`,
-            details: { jobId },
-          }),
-        );
+      const onAbort = () => finish(new CancelledError('Waiting', jobId));
       const unsubscribe = this.watcher.watch(jobId, {
         update: (job) => {
           onUpdate(job);
@@ -243,6 +234,62 @@ export class JobService {
         Math.max(0, waitMs),
       );
     });
+  }
+
+  /**
+   * Waits for a job until `deadline` (epoch ms), passing each poll to `onProgress`; then finishes it (settle,
+   * download) or leaves it to finish in the background. A record without a job id yet is returned as it is.
+   */
+  async follow(
+    initial: JobRecord,
+    deadline: number,
+    onProgress: (job: Job) => void,
+    signal: AbortSignal,
+  ): Promise<Followed> {
+    const jobId = initial.jobId;
+    if (jobId === null)
+      return { record: initial, job: undefined, stillSaving: false, downloadError: undefined };
+    const waited = await this.waitFor(jobId, Math.max(0, deadline - Date.now()), onProgress, signal).catch(
+      (error: unknown) => {
+        // The caller stopped listening (cancelled, or polling failed): the paid job must still be settled and saved.
+        this.finishInBackground(jobId);
+        throw error;
+      },
+    );
+    const job = waited.job;
+    if (job === undefined || waited.timedOut) {
+      this.finishInBackground(jobId);
+      const record = (await this.ledger.findByJobId(jobId)) ?? initial;
+      return { record, job, stillSaving: false, downloadError: undefined };
+    }
+    // The files are saved whatever happens; the answer waits for them only until the deadline (a slow CDN must
+    // not hold the call past the time the client gives it).
+    const saving = this.finish(job);
+    const finished = await until(saving, Math.max(deadline - Date.now(), SAVE_GRACE_MS), signal);
+    if (finished === undefined) {
+      saving.catch((error: unknown) => log.warn('saving a video failed', { jobId, error: String(error) }));
+      const record = (await this.ledger.findByJobId(jobId)) ?? initial;
+      return { record, job, stillSaving: true, downloadError: undefined };
+    }
+    return { record: finished.record, job, stillSaving: false, downloadError: finished.downloadError };
+  }
+
+  /**
+   * A webhook said the job changed. It is only a hint (anyone could have sent it, and it may be stale): the job is
+   * polled now, by the poller following it or by a new one, and one GET decides. `unknown`: not a job of this ledger,
+   * and nothing is fetched for it.
+   */
+  async hint(jobId: string): Promise<'polled' | 'unknown'> {
+    const polled = this.watcher.pollNow(jobId);
+    if (polled === undefined) {
+      if ((await this.ledger.findByJobId(jobId)) === undefined) return 'unknown';
+      // Nobody follows it any more: a poller starts, and its first poll (immediate) is the confirming GET.
+      this.finishInBackground(jobId);
+      await this.watcher.inflight(jobId);
+    } else {
+      await polled;
+    }
+    return 'polled';
   }
 
   /**
@@ -291,7 +338,7 @@ export class JobService {
   private async doFinish(job: Job, signal: AbortSignal | undefined): Promise<Finished> {
     await this.recordPoll(job);
     let record = await this.ledger.findByJobId(job.id);
-    if (record === undefined) throw new Error(`job ${job.id} vanished from the ledger`);
+    if (record === undefined) throw new UnknownRecordError(`job ${job.id}`);
     if (job.status !== 'COMPLETED' || record.downloads.length > 0)
       return { record, downloadError: undefined };
     for (;;) {
@@ -334,6 +381,7 @@ export class JobService {
       timeoutMs: this.options.downloadTimeoutMs,
       signal,
       userAgent: this.options.userAgent,
+      fetch: this.options.fetch,
     };
     const video = await downloadFile(videoUrl, this.options.outputDir, `${base}.mp4`, {
       ...common,
@@ -353,6 +401,31 @@ export class JobService {
   }
 }
 
+/** The promise's value, or undefined once `ms` pass or the caller cancels (the promise itself runs on). */
+function until<T>(promise: Promise<T>, ms: number, signal: AbortSignal): Promise<T | undefined> {
+  return new Promise((resolve, reject) => {
+    const stop = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', stop);
+      resolve(undefined);
+    };
+    const timer = setTimeout(stop, ms);
+    signal.addEventListener('abort', stop, { once: true });
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', stop);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', stop);
+        reject(error);
+      },
+    );
+  });
+}
+
 /**
  * Polling failed while a paid job renders: the answer names the job, so that the agent waits on it with get_video
  * instead of losing track of it (or paying for it again).
@@ -370,5 +443,5 @@ function definitelyNotCreated(error: unknown): boolean {
   if (error instanceof RateLimitError) return true;
   if (error instanceof ApiframeError)
     return error.status !== undefined && error.status < 500 && !error.outcomeUnknown;
-  return error instanceof SeedanceError && error.code === 'missing_api_key';
+  return error instanceof MissingApiKeyError;
 }

@@ -9,9 +9,14 @@
  * job's input nor, in every version of the docs, its result, so the final word always comes from the job itself.
  */
 import type { ApiframeClient } from '../apiframe/client.js';
-import { ApiframeError, AuthenticationError, NotFoundError } from '../apiframe/errors.js';
 import { type Job, TERMINAL_STATUSES } from '../apiframe/schemas.js';
-import { SeedanceError } from '../core/errors.js';
+import {
+  ApiframeError,
+  AuthenticationError,
+  NotFoundError,
+  SeedanceError,
+  UnexpectedError,
+} from '../core/errors.js';
 import { log } from '../core/log.js';
 import { MODEL } from '../domain/params.js';
 
@@ -29,6 +34,12 @@ export interface PollSchedule {
  * the answer under about 2 s, at 30 requests a minute per job; from 4 jobs at once, 30 a minute for all of them.
  */
 export const DEFAULT_POLL: PollSchedule = { firstMs: 1_000, factor: 1.5, capMs: 2_000, batchFrom: 4 };
+
+/**
+ * With webhooks (HTTP mode with SEEDANCE_PUBLIC_URL), a webhook makes the job polled at once, and polling is only the
+ * safety net for webhooks that never come: a job still ends within about 15 s of finishing upstream.
+ */
+export const SAFETY_NET_POLL: PollSchedule = { firstMs: 2_000, factor: 2, capMs: 15_000, batchFrom: 4 };
 
 /** Apiframe's largest page of the job list. */
 const LIST_PAGE = 100;
@@ -52,6 +63,10 @@ interface Watch {
   polling: boolean;
   /** Polled through the job list rather than on its own timer. */
   batched: boolean;
+  /** A hint came while a poll was in flight: poll again as soon as it settles. */
+  hinted: boolean;
+  /** The poll in flight, settled once its outcome is recorded and passed on. */
+  inflight: Promise<void> | undefined;
 }
 
 export class JobWatcher {
@@ -90,6 +105,8 @@ export class JobWatcher {
         failures: 0,
         polling: false,
         batched: false,
+        hinted: false,
+        inflight: undefined,
       };
       this.watches.set(jobId, watch);
       watch.listeners.add(listener);
@@ -109,6 +126,27 @@ export class JobWatcher {
     };
   }
 
+  /**
+   * A source other than polling (a webhook) says the job changed: its own GET goes out now instead of at the next
+   * scheduled poll, and is what listeners see; the hint itself is never taken as the job's state. Resolves once that
+   * poll is recorded; undefined when the job is not watched.
+   */
+  pollNow(jobId: string): Promise<void> | undefined {
+    const watch = this.watches.get(jobId);
+    if (watch === undefined) return undefined;
+    if (watch.polling) {
+      watch.hinted = true;
+      return watch.inflight ?? Promise.resolve();
+    }
+    clearTimeout(watch.timer);
+    return this.poll(jobId, watch);
+  }
+
+  /** The poll of a job in flight now, if any. */
+  inflight(jobId: string): Promise<void> | undefined {
+    return this.watches.get(jobId)?.inflight;
+  }
+
   private stop(jobId: string, watch: Watch): void {
     clearTimeout(watch.timer);
     if (this.watches.get(jobId) === watch) this.watches.delete(jobId);
@@ -119,7 +157,8 @@ export class JobWatcher {
     watch.polling = true;
     watch.batched = false;
     this.polls += 1;
-    await this.settle(jobId, watch, () => this.client.getJob(jobId));
+    watch.inflight = this.settle(jobId, watch, () => this.client.getJob(jobId));
+    await watch.inflight;
   }
 
   /** Records one poll's outcome (the job as `fetch` gives it, or its failure) and decides when the next one is. */
@@ -134,10 +173,11 @@ export class JobWatcher {
       failure =
         error instanceof SeedanceError
           ? error
-          : new SeedanceError('internal', `polling job ${jobId} failed`, {
-              recovery: 'Call get_video with this job_id again.',
-              cause: error,
-            });
+          : new UnexpectedError(
+              `polling job ${jobId} failed`,
+              'Call get_video with this job_id again.',
+              error,
+            );
     } finally {
       watch.polling = false;
     }
@@ -163,6 +203,11 @@ export class JobWatcher {
         for (const listener of [...watch.listeners]) listener.error(failure);
         return;
       }
+    }
+    if (watch.hinted) {
+      watch.hinted = false;
+      void this.poll(jobId, watch);
+      return;
     }
     if (job !== undefined && this.batching()) {
       watch.batched = true;

@@ -15,8 +15,7 @@ import {
   ReadResourceRequestSchema,
   type Resource,
 } from '@modelcontextprotocol/sdk/types.js';
-import type { App } from '../app/app.js';
-import type { Session } from '../app/session.js';
+import type { Services } from '../app/services.js';
 import { SeedanceError } from '../core/errors.js';
 import { packageRoot } from '../core/package-files.js';
 import { formatBytes } from '../domain/media.js';
@@ -44,14 +43,6 @@ export function resourceUri(jobId: string, kind: DownloadedFile['kind']): string
 }
 
 const URI = /^seedance:\/\/jobs\/([0-9a-fA-F-]{36})\/(video|last-frame)$/;
-
-/**
- * Whether the session may see a record. Until the ledger records whose job it is, jobs belong to the machine's
- * owner alone: a member sees none (when in doubt, show nothing).
- */
-export function visibleTo(_record: JobRecord, session: Session): boolean {
-  return session.member === undefined;
-}
 
 function describe(record: JobRecord, file: DownloadedFile): Resource {
   const prompt = record.request.prompt;
@@ -88,9 +79,12 @@ function notFound(uri: string): McpError {
   return new McpError(-32002, `Resource not found: ${uri}`, { uri });
 }
 
-/** resources/list, resources/templates/list and resources/read for one session. */
-export function registerResources(server: Server, app: App, session: Session): void {
-  const { ledger } = app.services;
+/**
+ * resources/list, resources/templates/list and resources/read for one session, over its services: a member's ledger
+ * holds only their jobs (app/member-services.ts), so a member lists and reads only their own files.
+ */
+export function registerResources(server: Server, services: Services): void {
+  const { ledger } = services;
 
   server.setRequestHandler(ListResourcesRequestSchema, async (request) => {
     let cursor = request.params?.cursor;
@@ -108,7 +102,7 @@ export function registerResources(server: Server, app: App, session: Session): v
           throw error;
         });
       for (const record of page.records) {
-        if (record.jobId === null || !visibleTo(record, session)) continue;
+        if (record.jobId === null) continue;
         for (const kind of ['video', 'last_frame'] as const) {
           const file = record.downloads.find((f) => f.kind === kind);
           if (file !== undefined) resources.push(describe(record, file));
@@ -139,7 +133,7 @@ export function registerResources(server: Server, app: App, session: Session): v
             mimeType: RESOURCE_MIME_TYPE,
             text: await playerHtml,
             // Remote media, when a file is too large for resources/read, comes only from the origins declared here.
-            _meta: { ui: { csp: { resourceDomains: app.services.config.playerMediaOrigins } } },
+            _meta: { ui: { csp: { resourceDomains: services.config.playerMediaOrigins } } },
           },
         ],
       };
@@ -150,7 +144,7 @@ export function registerResources(server: Server, app: App, session: Session): v
     const kind = KINDS[match[2] as UriKind];
     const record = await ledger.findByJobId(jobId);
     // Another member's job is as unknown as one that never existed.
-    if (record === undefined || !visibleTo(record, session)) throw notFound(uri);
+    if (record === undefined) throw notFound(uri);
     const file = record.downloads.find((f) => f.kind === kind);
     if (file === undefined) {
       throw new McpError(

@@ -21,8 +21,9 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import type { App } from '../app/app.js';
+import { servicesFor } from '../app/member-services.js';
 import type { Session } from '../app/session.js';
-import { InvalidArgumentsError, SeedanceError } from '../core/errors.js';
+import { InvalidArgumentsError, SeedanceError, ShuttingDownError, UnknownToolError } from '../core/errors.js';
 import { toJsonSchema, toOutputJsonSchema } from '../core/json-schema.js';
 import { log } from '../core/log.js';
 import { redact } from '../core/redact.js';
@@ -92,17 +93,27 @@ function recoveryFor(error: SeedanceError, session: Session): string {
   );
 }
 
+/** Where an error result carries the error's code and details, for client programs (the model reads the text). */
+export const ERROR_META_KEY = 'seedance-mcp/error';
+/** Where a result made for an HTTP member names them. */
+export const MEMBER_META_KEY = 'seedance-mcp/member';
+
 function errorResult(error: unknown, toolName: string, session: Session): CallToolResult {
   if (error instanceof SeedanceError) {
-    return {
+    const result: CallToolResult = {
       isError: true,
       content: [
         {
           type: 'text',
-          text: redact(`Error (${error.code}): ${error.message}\nWhat to do: ${recoveryFor(error, session)}`),
+          text: `Error (${error.code}): ${error.message}\nWhat to do: ${recoveryFor(error, session)}`,
         },
       ],
+      _meta: {
+        [ERROR_META_KEY]: { code: error.code, details: error.details },
+        ...(session.member === undefined ? {} : { [MEMBER_META_KEY]: session.member.name }),
+      },
     };
+    return JSON.parse(redact(JSON.stringify(result))) as CallToolResult;
   }
   log.error('unexpected failure in a tool', {
     tool: toolName,
@@ -120,6 +131,32 @@ function errorResult(error: unknown, toolName: string, session: Session): CallTo
   };
 }
 
+/**
+ * Over HTTP the server's paths mean nothing to the client: every file in a result (an object with `path` and
+ * `file_uri`) gains a `download_url` served by this server, and resource links point at it.
+ */
+function withDownloadLinks(answer: CallToolResult, link: (path: string) => string | undefined): void {
+  const visit = (value: unknown): void => {
+    if (typeof value !== 'object' || value === null) return;
+    if (Array.isArray(value)) {
+      for (const item of value) visit(item);
+      return;
+    }
+    const node = value as Record<string, unknown>;
+    if (typeof node.path === 'string' && typeof node.file_uri === 'string') {
+      const url = link(node.path);
+      if (url !== undefined) node.download_url = url;
+    }
+    for (const child of Object.values(node)) visit(child);
+  };
+  visit(answer.structuredContent);
+  for (const block of answer.content) {
+    if (block.type !== 'resource_link' || !block.uri.startsWith('file:')) continue;
+    const url = link(fileURLToPath(block.uri));
+    if (url !== undefined) block.uri = url;
+  }
+}
+
 /** A tool's result as the client receives it. */
 export function presentResult(result: ToolResult<unknown>, session: Session): CallToolResult {
   const answer: CallToolResult = {
@@ -127,8 +164,9 @@ export function presentResult(result: ToolResult<unknown>, session: Session): Ca
     structuredContent: result.structured as Record<string, unknown>,
     ...(result.isError === true ? { isError: true } : {}),
   };
+  if (session.linkFile !== undefined) withDownloadLinks(answer, session.linkFile);
   // Over HTTP every result names the member it was made for.
-  if (session.member !== undefined) answer._meta = { 'seedance-mcp/member': session.member.name };
+  if (session.member !== undefined) answer._meta = { [MEMBER_META_KEY]: session.member.name };
   // Nothing a tool returns should hold a secret; this boundary makes sure of it.
   return JSON.parse(redact(JSON.stringify(answer))) as CallToolResult;
 }
@@ -148,7 +186,8 @@ function progressSender(send: (progress: number, message: string) => Promise<voi
 
 /** One MCP server per session, over the process-wide app. */
 export function buildServer(app: App, session: Session): Server {
-  const { services } = app;
+  // A member sees the process's services through a ledger of their own jobs.
+  const services = servicesFor(app.services, session.member);
   const tools = buildTools(services.config);
   const listing = toolListing(tools);
   const byName = new Map(tools.map((t) => [t.name, t]));
@@ -190,7 +229,7 @@ export function buildServer(app: App, session: Session): Server {
   };
 
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: listing }));
-  registerResources(server, app, session);
+  registerResources(server, services);
 
   /** The answer to one call; `waitSeconds` replaces the call's own wait (a task's quick part waits for nothing). */
   const answerCall = async (
@@ -202,9 +241,10 @@ export function buildServer(app: App, session: Session): Server {
     const tool = byName.get(name);
     if (tool === undefined) {
       return errorResult(
-        new SeedanceError('unknown_tool', `There is no tool "${name}".`, {
-          recovery: `Use one of: ${tools.map((t) => t.name).join(', ')}.`,
-        }),
+        new UnknownToolError(
+          name,
+          tools.map((t) => t.name),
+        ),
         name,
         session,
       );
@@ -243,14 +283,7 @@ export function buildServer(app: App, session: Session): Server {
     } catch (error) {
       if (app.draining.aborted && error instanceof SeedanceError && error.code === 'cancelled') {
         // Not the client's doing: the server stopped the wait to shut down, and the job goes on without it.
-        return errorResult(
-          new SeedanceError('server_shutting_down', 'The server is shutting down and stopped waiting.', {
-            recovery: error.recovery,
-            details: error.details,
-          }),
-          name,
-          session,
-        );
+        return errorResult(new ShuttingDownError(error), name, session);
       }
       return errorResult(error, name, session);
     }

@@ -28,8 +28,8 @@ import type { Session } from '../app/session.js';
 import { log } from '../core/log.js';
 import { BadTaskCursorError, type TaskRow } from '../ledger/tasks.js';
 import type { JobRecord } from '../ledger/types.js';
-import { videoResult } from './tools/generate-video.js';
 import { type VideoOutput, videoStatus } from './tools/shapes.js';
+import { videoAnswer } from './tools/video-result.js';
 
 /** How long a task and its result are kept, unless the client asks for less. */
 export const TASK_TTL_MS = 24 * 60 * 60 * 1000;
@@ -77,12 +77,13 @@ class TaskFollower {
   }
 }
 
-const followers = new WeakMap<Services, TaskFollower>();
+/** Keyed by the process's job service: every session's services (a member's among them) share it. */
+const followers = new WeakMap<Services['jobs'], TaskFollower>();
 function followerOf(services: Services): TaskFollower {
-  let follower = followers.get(services);
+  let follower = followers.get(services.jobs);
   if (follower === undefined) {
     follower = new TaskFollower(services);
-    followers.set(services, follower);
+    followers.set(services.jobs, follower);
   }
   return follower;
 }
@@ -120,7 +121,7 @@ export class LedgerTaskStore implements TaskStore {
   constructor(
     private readonly services: Services,
     session: Session,
-    private readonly present: (result: Awaited<ReturnType<typeof videoResult>>) => CallToolResult,
+    private readonly present: (result: Awaited<ReturnType<typeof videoAnswer>>) => CallToolResult,
   ) {
     this.member = session.member?.name ?? '';
     this.follower = followerOf(services);
@@ -174,7 +175,7 @@ export class LedgerTaskStore implements TaskStore {
     const saveError = this.follower.saveError(record.jobId ?? '');
     if (saveError !== undefined) warnings.push(saveError);
     if (row.cancelledAt !== null) warnings.push(row.cancelMessage ?? cancelMessage(row));
-    const result = await videoResult(
+    const result = await videoAnswer(
       record,
       undefined,
       row.submission as VideoOutput['submission'],

@@ -20,9 +20,10 @@ import { basename, join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiframeClient } from '../../src/apiframe/client.js';
+import { DownloadError } from '../../src/core/errors.js';
 import { packageAsset } from '../../src/core/package-files.js';
 import { openLocalMedia } from '../../src/inputs/local-files.js';
-import { DownloadError, downloadFile } from '../../src/jobs/download.js';
+import { downloadFile } from '../../src/jobs/download.js';
 import { outputBaseName } from '../../src/jobs/naming.js';
 import type { VideoOutput } from '../../src/mcp/tools/shapes.js';
 import { structuredOf, textOf } from '../helpers/mcp.js';
@@ -347,7 +348,7 @@ describe('downloads', () => {
     }
   });
 
-  const options = { maxBytes: 64 * 1024, timeoutMs: 5_000, userAgent: 'reliability' };
+  const options = { maxBytes: 64 * 1024, timeoutMs: 5_000, userAgent: 'reliability', fetch };
 
   it('a result URL that is not http(s) is refused, directly or through a redirect', async () => {
     const dir = join(h.dirs.root, 'downloads-scheme');

@@ -2,8 +2,8 @@ import * as z from 'zod';
 import { jobUpdate } from '../../jobs/service.js';
 import { PLAYER_URI } from '../resources.js';
 import { defineTool } from './define.js';
-import { followJob, type WaitLimits, waitSecondsField } from './generate-video.js';
 import { VideoOutput } from './shapes.js';
+import { videoResult, type WaitLimits, waitSecondsField } from './video-result.js';
 
 export function getVideoTool(limits: WaitLimits) {
   return defineTool({
@@ -28,7 +28,7 @@ export function getVideoTool(limits: WaitLimits) {
         const job = await client.getJob(args.job_id, { signal: ctx.signal });
         record = await ledger.recordDiscovered(job.id, jobUpdate(job));
       }
-      return followJob(record, 'existing', args.wait_seconds, [], ctx);
+      return videoResult(record, 'existing', args.wait_seconds, [], ctx);
     },
   });
 }

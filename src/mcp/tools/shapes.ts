@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import * as z from 'zod';
 import type { Balance } from '../../apiframe/account.js';
 import type { Job } from '../../apiframe/schemas.js';
-import { BUDGET_PERIODS } from '../../app/config.js';
+import { BUDGET_PERIODS } from '../../domain/budget.js';
 import type { BudgetSnapshot, DownloadedFile, JobRecord, LedgerStatus } from '../../ledger/types.js';
 
 export const BudgetOutput = z

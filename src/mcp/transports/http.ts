@@ -17,12 +17,17 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { type App, startApp } from '../../app/app.js';
 import { type Config, currentPlatform, loadConfig, SETTINGS } from '../../app/config.js';
-import type { Member, Session } from '../../app/session.js';
+import { WEBHOOK_PATH } from '../../app/services.js';
+import type { Session } from '../../app/session.js';
 import { ConfigError } from '../../core/errors.js';
 import { log, setLogLevel } from '../../core/log.js';
 import { VERSION } from '../../core/version.js';
+import type { MemberScope } from '../../ledger/types.js';
 import { buildServer } from '../server.js';
+import { readBody } from './body.js';
+import { type FileLinks, fileLinkKey, fileLinks } from './files.js';
 import { type Access, loadAccess } from './members.js';
+import { webhookReceiver } from './webhooks.js';
 
 /** The largest JSON-RPC body read (the SDK's own default): a tool call's arguments are a few kilobytes. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -40,6 +45,8 @@ export interface HttpServerOptions {
   idleMs: number;
   /** Where clients reach the server when it is behind a proxy: its host is accepted too. */
   publicUrl?: string | undefined;
+  /** Key of the signed /files/ links. */
+  fileLinkKey: Buffer;
 }
 
 export interface McpHttpServer {
@@ -85,27 +92,6 @@ function rpcError(res: ServerResponse, status: number, code: number, message: st
   sendJson(res, status, { jsonrpc: '2.0', id: null, error: { code, message } }, headers);
 }
 
-/** Reads a request body up to `limit` bytes; past it, the rest is discarded and `undefined` returned. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    req.on('data', (chunk: Buffer) => {
-      if (over) return;
-      size += chunk.length;
-      if (size > limit) {
-        over = true;
-        chunks.length = 0;
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(over ? undefined : Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 export async function startMcpHttpServer(app: App, options: HttpServerOptions): Promise<McpHttpServer> {
   const sessions = new Map<string, OpenSession>();
   const inFlight = new Map<string, number>();
@@ -114,8 +100,19 @@ export async function startMcpHttpServer(app: App, options: HttpServerOptions): 
   let draining = false;
   let allowedHosts = new Set<string>();
   let allowedOrigins = new Set<string>();
+  let ownBase = '';
+  const files: FileLinks = fileLinks({
+    outputDir: app.services.config.outputDir,
+    key: options.fileLinkKey,
+    base: () =>
+      options.publicUrl === undefined
+        ? ownBase
+        : options.publicUrl.endsWith('/')
+          ? options.publicUrl
+          : `${options.publicUrl}/`,
+  });
 
-  const memberKey = (member: Member | undefined) => member?.name ?? '';
+  const memberKey = (member: MemberScope | undefined) => member?.name ?? '';
   const sessionsOf = (key: string) => [...sessions.values()].filter((s) => s.memberKey === key).length;
 
   const closeSession = (session: OpenSession, why: string) => {
@@ -149,12 +146,13 @@ export async function startMcpHttpServer(app: App, options: HttpServerOptions): 
     return undefined;
   };
 
-  const newSession = async (member: Member | undefined): Promise<StreamableHTTPServerTransport> => {
+  const newSession = async (member: MemberScope | undefined): Promise<StreamableHTTPServerTransport> => {
     const session: Session = {
       transport: 'http',
       member,
       allowedDirs: options.allowedDirs,
       useClientRoots: false,
+      linkFile: (path) => files.link(path),
     };
     const server = buildServer(app, session);
     const key = memberKey(member);
@@ -260,19 +258,20 @@ export async function startMcpHttpServer(app: App, options: HttpServerOptions): 
     await transport.handleRequest(req, res, message);
   };
 
+  /** Unauthenticated, so it says only what a load balancer needs: no paths, no budgets, no members. */
   const health = async (res: ServerResponse) => {
-    const ledger = await app.services.ledger.budget().then(
-      () => 'ok',
-      () => 'unavailable',
-    );
-    sendJson(res, ledger === 'ok' ? 200 : 503, {
+    const ledger = await app.services.ledger.health().catch(() => ({ ok: false, store: 'unknown' }));
+    sendJson(res, ledger.ok ? 200 : 503, {
       status: draining ? 'draining' : 'ok',
       version: VERSION,
       simulated: app.services.simulated,
-      ledger,
+      ledger: { state: ledger.ok ? 'ok' : 'unavailable', store: ledger.store },
       sessions: sessions.size,
     });
   };
+
+  const { webhooks } = app.services;
+  const receiveWebhook = webhooks === undefined ? undefined : webhookReceiver(webhooks, app.services.jobs);
 
   const http: NodeServer = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -290,7 +289,11 @@ export async function startMcpHttpServer(app: App, options: HttpServerOptions): 
         ? handleMcp(req, res)
         : path === '/healthz' && req.method === 'GET'
           ? health(res)
-          : Promise.resolve(sendJson(res, 404, { error: 'not found' }));
+          : path?.startsWith('/files/')
+            ? files.serve(req, res)
+            : path === `/${WEBHOOK_PATH}` && receiveWebhook !== undefined
+              ? receiveWebhook(req, res)
+              : Promise.resolve(sendJson(res, 404, { error: 'not found' }));
     route.catch((error: unknown) => {
       log.error('HTTP request failed', {
         path,
@@ -309,6 +312,7 @@ export async function startMcpHttpServer(app: App, options: HttpServerOptions): 
     });
   });
   const port = (http.address() as AddressInfo).port;
+  ownBase = `http://${urlHost(options.host)}:${port}/`;
   const names = new Set<string>([urlHost(options.host)]);
   if (isLoopbackHost(options.host) || options.host === '0.0.0.0' || options.host === '::')
     for (const name of LOOPBACK_NAMES) names.add(name);
@@ -386,7 +390,7 @@ export async function serveHttp(options: ServeHttpOptions): Promise<void> {
   setLogLevel(config.logLevel);
   const access = loadAccess(config);
   checkExposure(config, access, options.host);
-  const app = await startApp(config);
+  const app = await startApp(config, {}, 'http');
   // A remote member cannot mean this machine's files: local paths only where the operator named folders.
   const explicitDirs = (platform.env[SETTINGS.allowedDirs.name] ?? '').trim() !== '';
   const server = await startMcpHttpServer(app, {
@@ -398,6 +402,7 @@ export async function serveHttp(options: ServeHttpOptions): Promise<void> {
     maxInFlightPerMember: config.httpMaxInFlight,
     idleMs: config.httpIdleMinutes * 60_000,
     publicUrl: config.publicUrl,
+    fileLinkKey: fileLinkKey(config.simulate ? undefined : config.apiKey),
   });
   let closing = false;
   const shutdown = async (reason: string) => {

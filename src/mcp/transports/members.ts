@@ -7,13 +7,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync, type StatWatcher, unwatchFile, watchFile } from 'node:fs';
 import * as z from 'zod';
-import { BUDGET_PERIODS, type Config, SETTINGS } from '../../app/config.js';
-import type { Member } from '../../app/session.js';
+import { type Config, SETTINGS } from '../../app/config.js';
 import { ConfigError } from '../../core/errors.js';
 import { log } from '../../core/log.js';
 import { registerSecret } from '../../core/redact.js';
+import { BUDGET_PERIODS } from '../../domain/budget.js';
+import type { MemberScope } from '../../ledger/types.js';
 
-const MembersFile = z
+const MemberScopesFile = z
   .array(
     z.strictObject({
       name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, {
@@ -40,12 +41,12 @@ const MembersFile = z
   });
 
 interface Entry {
-  member: Member;
+  member: MemberScope;
   hash: Buffer;
 }
 
 export type AuthOutcome =
-  | { kind: 'member'; member: Member | undefined }
+  | { kind: 'member'; member: MemberScope | undefined }
   | { kind: 'refused'; reason: 'missing' | 'malformed' | 'unknown' };
 
 export interface Access {
@@ -59,7 +60,7 @@ export function hashToken(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
 }
 
-function parseMembersFile(path: string, defaultPeriod: Config['budgetPeriod']): Entry[] {
+function parseMemberScopesFile(path: string, defaultPeriod: Config['budgetPeriod']): Entry[] {
   const name = SETTINGS.httpTokensFile.name;
   let json: unknown;
   try {
@@ -68,7 +69,7 @@ function parseMembersFile(path: string, defaultPeriod: Config['budgetPeriod']): 
     const code = (error as NodeJS.ErrnoException).code;
     throw new ConfigError(name, `cannot read ${path} (${code ?? (error as Error).message})`);
   }
-  const parsed = MembersFile.safeParse(json);
+  const parsed = MemberScopesFile.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new ConfigError(
@@ -79,8 +80,8 @@ function parseMembersFile(path: string, defaultPeriod: Config['budgetPeriod']): 
   return parsed.data.map((m) => ({
     member: {
       name: m.name,
-      budgetCredits: m.budget_credits ?? null,
-      budgetPeriod: m.budget_period ?? defaultPeriod,
+      budgetLimit: m.budget_credits ?? null,
+      period: m.budget_period ?? defaultPeriod,
     },
     hash: Buffer.from(m.token_sha256, 'hex'),
   }));
@@ -92,7 +93,7 @@ function matcher(entries: () => readonly Entry[]) {
     const match = /^Bearer ([\x21-\x7e]+)$/i.exec(authorization.trim());
     if (match?.[1] === undefined) return { kind: 'refused', reason: 'malformed' };
     const presented = hashToken(match[1]);
-    let found: Member | undefined;
+    let found: MemberScope | undefined;
     // Every entry is compared, so that the time taken says nothing about which one matched.
     for (const entry of entries()) if (timingSafeEqual(presented, entry.hash)) found ??= entry.member;
     return found === undefined ? { kind: 'refused', reason: 'unknown' } : { kind: 'member', member: found };
@@ -102,11 +103,11 @@ function matcher(entries: () => readonly Entry[]) {
 export function loadAccess(config: Config): Access {
   if (config.httpTokensFile !== undefined) {
     const path = config.httpTokensFile;
-    let entries = parseMembersFile(path, config.budgetPeriod);
+    let entries = parseMemberScopesFile(path, config.budgetPeriod);
     const watcher: StatWatcher = watchFile(path, { interval: 1_000, persistent: false }, (now, before) => {
       if (now.mtimeMs === before.mtimeMs && now.size === before.size && now.ino === before.ino) return;
       try {
-        entries = parseMembersFile(path, config.budgetPeriod);
+        entries = parseMemberScopesFile(path, config.budgetPeriod);
         log.info('members file re-read', { members: entries.length });
       } catch (error) {
         log.error('members file not re-read; the previous members stay', {
@@ -121,7 +122,7 @@ export function loadAccess(config: Config): Access {
     registerSecret(config.httpToken);
     const entries: Entry[] = [
       {
-        member: { name: 'shared', budgetCredits: null, budgetPeriod: config.budgetPeriod },
+        member: { name: 'shared', budgetLimit: null, period: config.budgetPeriod },
         hash: hashToken(config.httpToken),
       },
     ];

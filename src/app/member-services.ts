@@ -1,0 +1,42 @@
+/**
+ * The services as one member sees them (HTTP mode): the same process-wide objects, with a ledger that reads and
+ * writes only that member's jobs. Their budget is the one reported when they have one of their own (the server-wide
+ * cap is still checked in every reservation); another member's job is as unknown as one that never existed.
+ */
+import { NotFoundError } from '../core/errors.js';
+import type { Ledger, MemberScope } from '../ledger/types.js';
+import type { Services } from './services.js';
+
+function memberLedger(ledger: Ledger, member: MemberScope): Ledger {
+  const ownBudget = member.budgetLimit === null ? undefined : member;
+  return {
+    reserve: (request) => ledger.reserve({ ...request, member }),
+    budget: (scope) => ledger.budget(scope ?? ownBudget),
+    health: () => ledger.health(),
+    markSubmitted: (key, jobId) => ledger.markSubmitted(key, jobId),
+    markRejected: (key, reason) => ledger.markRejected(key, reason),
+    updateJob: (jobId, update) => ledger.updateJob(jobId, update),
+    async recordDiscovered(jobId, update, name) {
+      const record = await ledger.recordDiscovered(jobId, update, name ?? member.name);
+      // A job already recorded keeps its member: if that is someone else, this member learns nothing of it.
+      if (record.member !== member.name)
+        throw new NotFoundError({ operation: 'GET /v2/jobs/{id}', status: 404 }, `job ${jobId} not found`);
+      return record;
+    },
+    claimDownload: (jobId) => ledger.claimDownload(jobId),
+    recordDownload: (jobId, files) => ledger.recordDownload(jobId, files),
+    releaseDownload: (jobId) => ledger.releaseDownload(jobId),
+    findByJobId: (jobId, name) => ledger.findByJobId(jobId, name ?? member.name),
+    findByKey: (key) => ledger.findByKey(key),
+    list: (query) => ledger.list({ ...query, member: member.name }),
+    orphans: () => ledger.orphans(),
+    getUpload: (sha256, kind) => ledger.getUpload(sha256, kind),
+    putUpload: (entry) => ledger.putUpload(entry),
+    close: () => ledger.close(),
+  };
+}
+
+export function servicesFor(services: Services, member: MemberScope | undefined): Services {
+  if (member === undefined) return services;
+  return { ...services, ledger: memberLedger(services.ledger, member) };
+}

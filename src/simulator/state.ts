@@ -1,0 +1,79 @@
+/** What the simulator holds: its options, the jobs, assets and uploads it made, and the state its parts share. */
+import type * as z from 'zod';
+import type { MEDIA_KINDS, WireVideoRequest } from '../domain/params.js';
+import type { PriceTable } from '../domain/pricing.js';
+
+export interface SimulatorOptions {
+  port?: number;
+  host?: string;
+  /** Starting credit balance of the simulated team. */
+  credits?: number;
+  /** Time a job spends QUEUED, then PROCESSING, before it completes. */
+  queuedMs?: number;
+  processingMs?: number;
+  /** Time an asset spends Processing before it is Active. */
+  assetProcessingMs?: number;
+  /** The price the simulated Apiframe charges; differs from seedance-mcp's table to test price drift. */
+  prices?: PriceTable;
+  /** Older docs show `result` as a bare URL string; newer ones as an object. */
+  resultShape?: 'object' | 'string';
+  /** Whether creditCost is visible from submission or only once the job completes. */
+  costVisibleAt?: 'submit' | 'completion';
+  /** Keys answered with 403 "API key is inactive". */
+  inactiveKeys?: string[];
+  /** Exchanges kept for inspection (oldest dropped first). */
+  maxRecorded?: number;
+  now?: () => number;
+  /** Webhooks for jobs submitted with a webhookUrl: sent (default), or never (deliveries lost). */
+  webhooks?: 'send' | 'never';
+}
+
+/** A prompt or asset URL containing this (any case) makes the job or asset fail. */
+export const FAILURE_MARKER = 'simulate-failure';
+
+export interface SimJob {
+  id: string;
+  apiKey: string;
+  createdAt: number;
+  input: z.output<typeof WireVideoRequest>;
+  price: number;
+  willFail: boolean;
+  forced?: { status: 'PROCESSING' | 'COMPLETED' | 'FAILED'; at: number };
+  refunded: boolean;
+  queuedMs: number;
+  processingMs: number;
+}
+
+export interface SimAsset {
+  id: string;
+  apiKey: string;
+  url: string;
+  type: (typeof MEDIA_KINDS)[number];
+  createdAt: number;
+  willFail: boolean;
+}
+
+export interface SimUpload {
+  id: string;
+  kind: (typeof MEDIA_KINDS)[number];
+  contentType: string;
+  byteSize: number;
+  sha256: string;
+}
+
+/** The state the route handlers read and change; the Simulator class owns it. */
+export interface SimState {
+  readonly options: SimulatorOptions;
+  readonly jobs: Map<string, SimJob>;
+  readonly assets: Map<string, SimAsset>;
+  readonly uploads: Map<string, SimUpload>;
+  /** `apiKey NUL Idempotency-Key` to the request hash and job it created. */
+  readonly idempotency: Map<string, { hash: string; jobId: string }>;
+  credits: number;
+  queuedMs: number;
+  processingMs: number;
+  readonly assetProcessingMs: number;
+  /** Base URL once listening: result and upload URLs point at it. */
+  readonly url: string;
+  now(): number;
+}
