@@ -70,35 +70,50 @@ function fromStored(row: Stored): TaskRow {
 export class BadTaskCursorError extends Error {}
 
 export class TaskTable {
-  private readonly db: DatabaseSync;
+  private opened: DatabaseSync | undefined;
 
   /** `dir`: the state folder; undefined keeps the tasks in memory (simulation, where jobs die with the process). */
   constructor(
-    dir: string | undefined,
+    private readonly dir: string | undefined,
     private readonly now: () => Date = () => new Date(),
-  ) {
+  ) {}
+
+  /**
+   * Opened at the first task, not at start: a server whose state folder cannot be written still starts and prices
+   * (the ledger names the problem), and only a task call fails.
+   */
+  private get db(): DatabaseSync {
+    if (this.opened !== undefined) return this.opened;
+    const dir = this.dir;
     if (dir !== undefined) mkdirSync(dir, { recursive: true, mode: 0o700 });
-    this.db = new DatabaseSync(dir === undefined ? ':memory:' : join(dir, TASKS_FILE));
-    // Several processes share the file: readers never block the writer, and a writer waits for another's turn.
-    this.db.exec('PRAGMA busy_timeout = 5000');
-    if (dir !== undefined) this.db.exec('PRAGMA journal_mode = WAL');
-    // seq orders tasks as they were made, even several in one millisecond.
-    this.db.exec(`CREATE TABLE IF NOT EXISTS tasks (
-      seq INTEGER PRIMARY KEY AUTOINCREMENT,
-      task_id TEXT NOT NULL UNIQUE,
-      member TEXT NOT NULL,
-      tool TEXT NOT NULL,
-      job_id TEXT,
-      submission TEXT NOT NULL,
-      warnings TEXT NOT NULL,
-      result TEXT,
-      created_at TEXT NOT NULL,
-      ttl_ms INTEGER NOT NULL,
-      expires_at TEXT NOT NULL,
-      cancelled_at TEXT,
-      cancel_message TEXT
-    );
-    CREATE INDEX IF NOT EXISTS tasks_by_member ON tasks (member, seq);`);
+    const db = new DatabaseSync(dir === undefined ? ':memory:' : join(dir, TASKS_FILE));
+    try {
+      // Several processes share the file: readers never block the writer, and a writer waits for another's turn.
+      db.exec('PRAGMA busy_timeout = 5000');
+      if (dir !== undefined) db.exec('PRAGMA journal_mode = WAL');
+      // seq orders tasks as they were made, even several in one millisecond.
+      db.exec(`CREATE TABLE IF NOT EXISTS tasks (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        task_id TEXT NOT NULL UNIQUE,
+        member TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        job_id TEXT,
+        submission TEXT NOT NULL,
+        warnings TEXT NOT NULL,
+        result TEXT,
+        created_at TEXT NOT NULL,
+        ttl_ms INTEGER NOT NULL,
+        expires_at TEXT NOT NULL,
+        cancelled_at TEXT,
+        cancel_message TEXT
+      );
+      CREATE INDEX IF NOT EXISTS tasks_by_member ON tasks (member, seq);`);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    this.opened = db;
+    return db;
   }
 
   /** Records a new task, and forgets the ones whose time is up. */
@@ -171,7 +186,8 @@ export class TaskTable {
   }
 
   close(): void {
-    this.db.close();
+    this.opened?.close();
+    this.opened = undefined;
   }
 }
 

@@ -26,6 +26,7 @@ import { TERMINAL_STATUSES } from '../apiframe/schemas.js';
 import type { Services } from '../app/services.js';
 import type { Session } from '../app/session.js';
 import { log } from '../core/log.js';
+import { DEFAULT_POLL } from '../jobs/watcher.js';
 import { BadTaskCursorError, type TaskRow } from '../ledger/tasks.js';
 import type { JobRecord } from '../ledger/types.js';
 import { type VideoOutput, videoStatus } from './tools/shapes.js';
@@ -144,7 +145,7 @@ export class LedgerTaskStore implements TaskStore {
     if (!isTaskStart(context))
       throw new McpError(ErrorCode.InternalError, 'a task needs the call it stands for');
     const out = context.answer.structuredContent as Partial<VideoOutput> | undefined;
-    const jobId = context.answer.isError === true && out === undefined ? null : (out?.job_id ?? null);
+    const jobId = out?.job_id ?? null;
     const row = this.services.tasks.create({
       taskId: randomUUID(),
       member: this.member,
@@ -226,7 +227,8 @@ export class LedgerTaskStore implements TaskStore {
       taskId: row.taskId,
       ttl: row.ttlMs,
       createdAt: row.createdAt,
-      pollInterval: this.services.poll.capMs,
+      // The polling cap: how soon a change upstream is seen (with webhooks, sooner than their safety-net polling).
+      pollInterval: Math.min(this.services.poll.capMs, DEFAULT_POLL.capMs),
     };
     if (row.cancelledAt !== null) {
       return {
