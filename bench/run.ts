@@ -10,6 +10,7 @@ import { callOverhead } from './call-overhead.js';
 import { coldStart } from './cold-start.js';
 import { completionLag } from './completion-lag.js';
 import { footprint } from './footprint.js';
+import { httpFigures } from './http.js';
 import { benchSimulator, progress, ROOT, type Row, round } from './lib.js';
 import { manyJobs } from './many-jobs.js';
 import { upload } from './upload.js';
@@ -55,6 +56,7 @@ progress('5. upload memory and speed');
 rows.push(...(await upload()));
 progress('6. many jobs');
 rows.push(...(await manyJobs()));
+rows.push(...(await httpFigures()));
 rows.sort((a, b) => a.figure.localeCompare(b.figure));
 
 const seconds = round((Date.now() - started) / 1000, 1);

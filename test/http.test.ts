@@ -250,10 +250,56 @@ describe('seedance-mcp --http', () => {
     expect(right.status).toBe(200);
     // /healthz needs no token.
     expect((await fetch(`${server.base}/healthz`)).status).toBe(200);
+    // With no server-wide cap, the member's own budget is the one estimate_cost weighs.
+    const ci = await server.client(good);
+    const priced = (await ci.callTool({
+      name: 'estimate_cost',
+      arguments: { duration: 5 },
+    })) as CallToolResult;
+    expect(priced.structuredContent).toMatchObject({ budget: { limit: 100, period: 'day', spent: 0 } });
     const log = server.stderr.join('');
     expect(log).toContain('bad credentials');
     expect(log).not.toContain(wrongToken);
     expect(log).not.toContain(good);
+  });
+
+  it('re-reads the members file when it changes: a new member gets in, a removed one is refused', async () => {
+    const dir = await realpath(await mkdtemp(join(tmpdir(), 'seedance-members-')));
+    const file = join(dir, 'members.json');
+    const [first, second] = ['tok_first_member_0123456789', 'tok_second_member_0123456789'];
+    await writeFile(file, JSON.stringify([{ name: 'first', token_sha256: sha256(first) }]));
+    const server = await start({ SEEDANCE_HTTP_TOKENS_FILE: file }, ['--simulate'], dir);
+    const body = JSON.stringify(INITIALIZE);
+    expect((await post(server.url, body, { authorization: `Bearer ${second}` })).status).toBe(401);
+    const reread = new Promise<void>((resolve) =>
+      server.proc.stderr?.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('members file re-read')) resolve();
+      }),
+    );
+    await writeFile(file, JSON.stringify([{ name: 'second', token_sha256: sha256(second) }]));
+    await reread;
+    expect((await post(server.url, body, { authorization: `Bearer ${second}` })).status).toBe(200);
+    expect((await post(server.url, body, { authorization: `Bearer ${first}` })).status).toBe(401);
+
+    // A budget given in the file applies to the member's session already open, from its next request.
+    const client = await server.client(second);
+    const budgetOf = async () =>
+      ((await client.callTool({ name: 'estimate_cost', arguments: { duration: 5 } })) as CallToolResult)
+        .structuredContent?.budget;
+    expect(await budgetOf()).toBeNull();
+    const rereadAgain = new Promise<void>((resolve) =>
+      server.proc.stderr?.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('members file re-read')) resolve();
+      }),
+    );
+    await writeFile(
+      file,
+      JSON.stringify([
+        { name: 'second', token_sha256: sha256(second), budget_credits: 7, budget_period: 'month' },
+      ]),
+    );
+    await rereadAgain;
+    expect(await budgetOf()).toMatchObject({ limit: 7, period: 'month' });
   });
 
   it('refuses a spoofed Host and a foreign Origin (DNS rebinding), and accepts loopback ones', async () => {

@@ -8,10 +8,11 @@ import type { Ledger, MemberScope } from '../ledger/types.js';
 import type { Services } from './services.js';
 
 function memberLedger(ledger: Ledger, member: MemberScope): Ledger {
-  const ownBudget = member.budgetLimit === null ? undefined : member;
+  // Read at each call: the member's budget may change while their session is open (the members file is re-read).
+  const ownBudget = () => (member.budgetLimit === null ? undefined : member);
   return {
     reserve: (request) => ledger.reserve({ ...request, member }),
-    budget: (scope) => ledger.budget(scope ?? ownBudget),
+    budget: (scope) => ledger.budget(scope ?? ownBudget()),
     health: () => ledger.health(),
     markSubmitted: (key, jobId) => ledger.markSubmitted(key, jobId),
     markRejected: (key, reason) => ledger.markRejected(key, reason),

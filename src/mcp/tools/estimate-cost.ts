@@ -110,11 +110,11 @@ export const estimateCostTool = defineTool({
       };
     });
     const total = videos.reduce((sum, v) => sum + v.total_credits, 0);
-    // With no budget set there is none to report, and the shared ledger (a file every process writes) is not read:
+    // With no budget set (the server's, or an HTTP member's own) there is none to report, and the shared ledger (a file every process writes) is not read:
     // the answer is then priced from memory alone, which keeps the cheapest call of this server cheap.
     // A ledger that cannot be used stops spending, not pricing: the estimate is given, and the problem named.
     const [budgetOrProblem, balance] = await Promise.all([
-      services.config.budgetCredits === undefined
+      services.config.budgetCredits === undefined && (ctx.session.member?.budgetLimit ?? null) === null
         ? NO_BUDGET
         : services.ledger.budget().catch((error: unknown) => {
             if (error instanceof LedgerUnavailableError) return error;

@@ -63,6 +63,8 @@ interface OpenSession {
   transport: StreamableHTTPServerTransport;
   server: Server;
   memberKey: string;
+  /** The session's own copy of its member, brought up to date on every request (the members file may change). */
+  member: MemberScope | undefined;
   lastActive: number;
   active: number;
 }
@@ -146,7 +148,10 @@ export async function startMcpHttpServer(app: App, options: HttpServerOptions): 
     return undefined;
   };
 
-  const newSession = async (member: MemberScope | undefined): Promise<StreamableHTTPServerTransport> => {
+  const newSession = async (
+    authenticated: MemberScope | undefined,
+  ): Promise<StreamableHTTPServerTransport> => {
+    const member = authenticated === undefined ? undefined : { ...authenticated };
     const session: Session = {
       transport: 'http',
       member,
@@ -159,7 +164,15 @@ export async function startMcpHttpServer(app: App, options: HttpServerOptions): 
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        sessions.set(id, { id, transport, server, memberKey: key, lastActive: Date.now(), active: 0 });
+        sessions.set(id, {
+          id,
+          transport,
+          server,
+          memberKey: key,
+          member,
+          lastActive: Date.now(),
+          active: 0,
+        });
         log.debug('session opened', { member: member?.name });
       },
     });
@@ -188,6 +201,9 @@ export async function startMcpHttpServer(app: App, options: HttpServerOptions): 
       rpcError(res, 404, -32001, 'Session not found: initialize a new session.');
       return;
     }
+    // A budget changed in the members file applies to the member's open sessions from their next request.
+    if (existing?.member !== undefined && auth.member !== undefined)
+      Object.assign(existing.member, auth.member);
     if (req.method === 'GET' || req.method === 'DELETE') {
       if (existing === undefined) {
         rpcError(res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required');
@@ -261,7 +277,8 @@ export async function startMcpHttpServer(app: App, options: HttpServerOptions): 
   /** Unauthenticated, so it says only what a load balancer needs: no paths, no budgets, no members. */
   const health = async (res: ServerResponse) => {
     const ledger = await app.services.ledger.health().catch(() => ({ ok: false, store: 'unknown' }));
-    sendJson(res, ledger.ok ? 200 : 503, {
+    // A draining server answers 503, so that a load balancer stops sending it new sessions.
+    sendJson(res, ledger.ok && !draining ? 200 : 503, {
       status: draining ? 'draining' : 'ok',
       version: VERSION,
       simulated: app.services.simulated,
