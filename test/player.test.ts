@@ -143,6 +143,21 @@ describe('the MCP Apps player', () => {
     expect(view.text).not.toMatch(/<script[^>]+src=|<link[^>]+stylesheet/i);
   });
 
+  it('finds the job from the text alone, for hosts that pass the view only the text', async () => {
+    const h = await start();
+    const full = (await h.call('generate_video', {
+      prompt: 'A lantern on a jetty',
+      duration: 4,
+    })) as CallToolResult;
+    const textOnly: CallToolResult = { content: full.content.filter((c) => c.type === 'text') };
+    const { frame, problems } = await showResult(h, textOnly);
+    await frame.locator('body[data-ready="true"]').waitFor({ timeout: 20_000 });
+    expect(await frame.locator('#prompt').textContent()).toBe('A lantern on a jetty');
+    expect(await frame.locator('#cost').textContent()).toMatch(/^\d+ credits charged$/);
+    expect(await frame.locator('#video').getAttribute('src')).toMatch(/^data:video\/mp4;base64,/);
+    expect(problems).toEqual([]);
+  }, 60_000);
+
   it('follows a running job through the bridge, then plays the video with its cost and budget', async () => {
     const h = await start({
       config: { budgetCredits: 500 },
