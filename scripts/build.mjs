@@ -1,6 +1,6 @@
 // Bundles the CLI into one ESM file (dist/server.js), so the binary starts without resolving hundreds of modules, and
 // puts before it the launcher (dist/cli.js) that names the Node version needed on a Node too old to load the bundle.
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { build } from 'esbuild';
 import { thirdPartyNotices } from './notices.mjs';
 
@@ -62,3 +62,24 @@ await build({
 });
 await chmod('dist/cli.js', 0o755);
 await writeFile('dist/THIRD_PARTY_NOTICES.md', await thirdPartyNotices(metafile));
+
+// The MCP Apps player view: one self-contained HTML file, its script (the ext-apps App bridge with it) inline, since
+// hosts load views in a sandbox that may fetch no script. The server serves it as ui://seedance/player.
+const view = await build({
+  entryPoints: ['src/mcp/player/view.ts'],
+  bundle: true,
+  platform: 'browser',
+  format: 'iife',
+  target: 'es2022',
+  minify: true,
+  legalComments: 'none',
+  write: false,
+  logLevel: 'warning',
+});
+const script = view.outputFiles[0].text.replaceAll('</script', '<\\/script');
+const template = await readFile('src/mcp/player/view.html', 'utf8');
+await mkdir('dist', { recursive: true });
+await writeFile(
+  'dist/player.html',
+  template.replace('/*VIEW_SCRIPT*/', () => script),
+);

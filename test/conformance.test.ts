@@ -22,6 +22,7 @@ const APPLICABLE = [
   'server-initialize',
   'ping',
   'tools-list',
+  'resources-list',
   'server-sse-multiple-streams',
   'dns-rebinding-protection',
   'logging-set-level',

@@ -117,7 +117,12 @@ describe('seedance-mcp --http', () => {
     expect(part.status).toBe(206);
     expect(Buffer.from(await part.arrayBuffer())).toEqual(whole.subarray(0, 8));
     expect((await fetch(`${link}x`)).status).toBe(403);
-    expect(made.content.some((b) => b.type === 'resource_link' && b.uri === link)).toBe(true);
+    // The result links the video as an MCP resource, readable over this same connection (resources/read).
+    expect(
+      made.content.some(
+        (b) => b.type === 'resource_link' && b.uri === `seedance://jobs/${video.job_id}/video`,
+      ),
+    ).toBe(true);
     expect(progress.length).toBeGreaterThan(0);
     expect(progress.every((p, i) => i === 0 || p.progress > (progress[i - 1]?.progress ?? 0))).toBe(true);
 

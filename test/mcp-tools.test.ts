@@ -156,7 +156,8 @@ describe('generate_video', () => {
     expect(out.remote_url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/files\//);
     expect(out.remote_urls_expire_at).not.toBeNull();
     const link = result.content.find((c) => c.type === 'resource_link');
-    expect(link).toMatchObject({ uri: out.video?.file_uri, mimeType: 'video/mp4' });
+    expect(link).toMatchObject({ uri: `seedance://jobs/${out.job_id}/video`, mimeType: 'video/mp4' });
+    expect((link as { description: string }).description).toContain(out.video?.path);
     expect(textOf(result)).toContain('20 credits charged');
     // Progress: on every poll, strictly increasing, with status and percent in the message.
     expect(progress.length).toBeGreaterThan(0);

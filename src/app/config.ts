@@ -192,6 +192,28 @@ export const SETTINGS = {
     int(1, 10_000),
     () => 500,
   ),
+  playerMediaOrigins: setting(
+    'SEEDANCE_PLAYER_MEDIA_ORIGINS',
+    "Origins (comma-separated) the video player view may load a video from when it is too large to be sent inline: Apiframe's file CDN, which its docs do not name. Declared in the view's CSP.",
+    'none (inline only)',
+    z
+      .string()
+      .transform((list) =>
+        list
+          .split(',')
+          .map((o) => o.trim())
+          .filter((o) => o !== ''),
+      )
+      .pipe(
+        z.array(
+          z
+            .url({ protocol: /^https?$/, error: 'must be http(s) origins' })
+            .refine((u) => new URL(u).origin === u.replace(/\/$/, ''), { error: 'must be origins (no path)' })
+            .transform((u) => new URL(u).origin),
+        ),
+      ),
+    () => [] as string[],
+  ),
   httpTokensFile: setting(
     'SEEDANCE_HTTP_TOKENS_FILE',
     'HTTP mode: JSON file of the members who may call, `[{"name", "token_sha256", "budget_credits", "budget_period"}]` (tokens stored as SHA-256 hex); re-read when it changes.',

@@ -20,6 +20,7 @@ import { realDirs } from '../inputs/local-files.js';
 import { JobService } from '../jobs/service.js';
 import { DEFAULT_POLL, type PollSchedule, SAFETY_NET_POLL } from '../jobs/watcher.js';
 import { LEDGER_FILE, openSqliteLedger } from '../ledger/index.js';
+import { TaskTable } from '../ledger/tasks.js';
 import type { Ledger } from '../ledger/types.js';
 import { simulatedTiming } from '../simulator/timing.js';
 import { type Config, SETTINGS } from './config.js';
@@ -48,6 +49,10 @@ export interface Services {
   prices: PriceTable;
   account: AccountCache;
   jobs: JobService;
+  /** The polling schedule jobs are followed on: what a task's pollInterval tells clients. */
+  poll: PollSchedule;
+  /** MCP tasks and the jobs they follow. */
+  tasks: TaskTable;
   assets: AssetService;
   /** Real paths of SEEDANCE_ALLOWED_DIRS. */
   allowedDirs: string[];
@@ -154,8 +159,9 @@ export async function createServices(
       ledgerOptions,
     );
   const account = new AccountCache(client);
+  const poll = overrides.poll ?? (webhooks === undefined ? DEFAULT_POLL : SAFETY_NET_POLL);
   const jobs = new JobService(client, ledger, account, prices, {
-    poll: overrides.poll ?? (webhooks === undefined ? DEFAULT_POLL : SAFETY_NET_POLL),
+    poll,
     webhook:
       webhooks === undefined ? undefined : { url: webhooks.url, events: ['progress', 'completed', 'failed'] },
     outputDir: config.outputDir,
@@ -165,6 +171,8 @@ export async function createServices(
     fetch: fetch.results,
     claimPollMs: overrides.claimPollMs ?? 250,
   });
+  // Like the ledger: in memory when simulating, since the simulator's jobs die with the process.
+  const tasks = new TaskTable(config.simulate ? undefined : config.stateDir);
   const assets = new AssetService(client, ledger, {
     // Bounded like a wait for a video: clients give up on a call after about a minute.
     activationTimeoutMs:
@@ -183,11 +191,14 @@ export async function createServices(
     prices,
     account,
     jobs,
+    poll,
+    tasks,
     assets,
     allowedDirs: await realDirs(config.allowedDirs),
     now: Date.now,
     async close() {
       jobs.close();
+      tasks.close();
       await ledger.close();
       await closeSimulator?.();
     },

@@ -163,7 +163,7 @@ function seedanceFields<Ref extends z.ZodType<string, string>>(ref: Ref) {
       .min(duration.min)
       .max(duration.max)
       .default(DEFAULTS.duration)
-      .describe('Seconds; priced per second.'),
+      .describe('Priced per second.'),
     resolution: z
       .enum(RESOLUTIONS, {
         error: (issue) =>
@@ -176,9 +176,7 @@ function seedanceFields<Ref extends z.ZodType<string, string>>(ref: Ref) {
       .enum(ASPECT_RATIOS, { error: `must be one of ${ASPECT_RATIOS.join(', ')}` })
       .default(DEFAULTS.aspect_ratio)
       .describe('adaptive: as the input image.'),
-    start_image: ref
-      .optional()
-      .describe('First frame: URL, asset://{id} or local path (to chain: last_frame.path).'),
+    start_image: ref.optional().describe('First frame: URL, asset://{id} or path (chain: last_frame.path).'),
     end_image: ref.optional().describe('Last frame; needs start_image.'),
     reference_image_urls: z
       .array(ref)
@@ -189,12 +187,14 @@ function seedanceFields<Ref extends z.ZodType<string, string>>(ref: Ref) {
       .array(ref)
       .max(LIMITS.reference_video_urls)
       .optional()
-      .describe('Videos for motion or style (2-15 s in all); any doubles the rate.'),
+      .describe(
+        `Motion/style videos (${LIMITS.referenceVideoSeconds.min}-${LIMITS.referenceVideoSeconds.max} s in all); double the rate.`,
+      ),
     reference_audio_urls: z
       .array(ref)
       .max(LIMITS.reference_audio_urls)
       .optional()
-      .describe('Audio (15 s in all); needs a reference image or video.'),
+      .describe(`Audio (${LIMITS.referenceAudioSeconds.max} s in all); needs a reference image or video.`),
     generate_audio: z
       .boolean()
       .default(DEFAULTS.generate_audio)
@@ -202,7 +202,7 @@ function seedanceFields<Ref extends z.ZodType<string, string>>(ref: Ref) {
     return_last_frame: z
       .boolean()
       .default(DEFAULTS.return_last_frame)
-      .describe('Also save the last frame, to chain clips.'),
+      .describe('Also save the last frame (to chain).'),
     web_search: z.boolean().default(DEFAULTS.web_search).describe('Web-grounded prompt.'),
     seed: z.int().optional(),
     camera_fixed: z.boolean().default(DEFAULTS.camera_fixed).describe('Lock the camera.'),

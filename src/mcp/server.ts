@@ -6,11 +6,17 @@
 
 import { fileURLToPath } from 'node:url';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
+  type CallToolRequest,
   CallToolRequestSchema,
   type CallToolResult,
+  ErrorCode,
   ListToolsRequestSchema,
+  McpError,
   RootsListChangedNotificationSchema,
+  type ServerNotification,
+  type ServerRequest,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
@@ -31,7 +37,9 @@ import { fieldIssues } from '../domain/params.js';
 import { type AccessScope, realDirs } from '../inputs/local-files.js';
 import { serverInfo } from './identity.js';
 import { forwardLogs } from './logging.js';
-import type { ToolContext, ToolDefinition } from './tools/define.js';
+import { registerResources } from './resources.js';
+import { LedgerTaskStore } from './tasks.js';
+import type { ToolContext, ToolDefinition, ToolResult } from './tools/define.js';
 import { buildTools } from './tools/index.js';
 
 export const SERVER_INSTRUCTIONS = [
@@ -62,6 +70,8 @@ export function toolListing(tools: readonly ToolDefinition[]): Tool[] {
     inputSchema: (tool.publishInput ?? ((schema) => schema))(toJsonSchema(tool.input, 'input')),
     outputSchema: toOutputJsonSchema(tool.output),
     annotations: tool.annotations,
+    ...(tool.taskSupport === undefined ? {} : { execution: { taskSupport: tool.taskSupport } }),
+    ...(tool.uiResourceUri === undefined ? {} : { _meta: { ui: { resourceUri: tool.uiResourceUri } } }),
   }));
 }
 
@@ -155,6 +165,20 @@ function withDownloadLinks(answer: CallToolResult, link: (path: string) => strin
   }
 }
 
+/** A tool's result as the client receives it. */
+export function presentResult(result: ToolResult<unknown>, session: Session): CallToolResult {
+  const answer: CallToolResult = {
+    content: [{ type: 'text', text: result.text }, ...(result.content ?? [])],
+    structuredContent: result.structured as Record<string, unknown>,
+    ...(result.isError === true ? { isError: true } : {}),
+  };
+  if (session.linkFile !== undefined) withDownloadLinks(answer, session.linkFile);
+  // Over HTTP every result names the member it was made for.
+  if (session.member !== undefined) answer._meta = { [MEMBER_META_KEY]: session.member.name };
+  // Nothing a tool returns should hold a secret; this boundary makes sure of it.
+  return JSON.parse(redact(JSON.stringify(answer))) as CallToolResult;
+}
+
 /** Keeps progress values strictly increasing, as the protocol requires, whatever the upstream percent does. */
 function progressSender(send: (progress: number, message: string) => Promise<void>) {
   let last = -1;
@@ -176,8 +200,15 @@ export function buildServer(app: App, session: Session): Server {
   const tools = buildTools(services.config);
   const listing = toolListing(tools);
   const byName = new Map(tools.map((t) => [t.name, t]));
+  const taskStore = new LedgerTaskStore(services, session, (result) => presentResult(result, session));
   const server = new Server(serverInfo(), {
-    capabilities: { tools: { listChanged: false }, logging: {} },
+    capabilities: {
+      tools: { listChanged: false },
+      logging: {},
+      resources: {},
+      tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } },
+    },
+    taskStore,
     instructions: SERVER_INSTRUCTIONS,
     jsonSchemaValidator: noElicitation,
   });
@@ -207,8 +238,14 @@ export function buildServer(app: App, session: Session): Server {
   };
 
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: listing }));
+  registerResources(server, services);
 
-  server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
+  /** The answer to one call; `waitSeconds` replaces the call's own wait (a task's quick part waits for nothing). */
+  const answerCall = async (
+    request: CallToolRequest,
+    extra: RequestHandlerExtra<ServerRequest, ServerNotification>,
+    waitSeconds?: number,
+  ): Promise<CallToolResult> => {
     const name = request.params.name;
     const tool = byName.get(name);
     if (tool === undefined) {
@@ -252,18 +289,10 @@ export function buildServer(app: App, session: Session): Server {
       startedAt: services.now(),
       rawArgs,
     };
+    const args =
+      waitSeconds === undefined ? parsed.data : { ...(parsed.data as object), wait_seconds: waitSeconds };
     try {
-      const result = await tool.handler(parsed.data, ctx);
-      const answer: CallToolResult = {
-        content: [{ type: 'text', text: result.text }, ...(result.content ?? [])],
-        structuredContent: result.structured as Record<string, unknown>,
-        ...(result.isError === true ? { isError: true } : {}),
-      };
-      if (session.linkFile !== undefined) withDownloadLinks(answer, session.linkFile);
-      // Over HTTP every result names the member it was made for.
-      if (session.member !== undefined) answer._meta = { [MEMBER_META_KEY]: session.member.name };
-      // Nothing a tool returns should hold a secret; this boundary makes sure of it.
-      return JSON.parse(redact(JSON.stringify(answer))) as CallToolResult;
+      return presentResult(await tool.handler(args, ctx), session);
     } catch (error) {
       if (app.draining.aborted && error instanceof CancelledError) {
         // Not the client's doing: the server stopped the wait to shut down, and the job goes on without it.
@@ -271,6 +300,16 @@ export function buildServer(app: App, session: Session): Server {
       }
       return errorResult(error, name, session);
     }
+  };
+
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+    const task = request.params.task;
+    if (task === undefined) return answerCall(request, extra);
+    const name = request.params.name;
+    if (byName.get(name)?.taskSupport !== 'optional') {
+      throw new McpError(ErrorCode.MethodNotFound, `${name} does not run as a task: call it without "task".`);
+    }
+    return taskStore.open(name, await answerCall(request, extra, 0), task.ttl);
   });
 
   return server;

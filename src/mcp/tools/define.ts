@@ -47,6 +47,10 @@ export interface ToolDefinition<Input extends z.ZodType = z.ZodType, Output exte
   annotations: Required<
     Pick<ToolAnnotations, 'readOnlyHint' | 'destructiveHint' | 'idempotentHint' | 'openWorldHint'>
   >;
+  /** Whether a client may run it as an MCP task (mcp/tasks.ts): only the tools that wait for a job. */
+  taskSupport?: 'optional';
+  /** The MCP Apps view that shows its result (mcp/resources.ts PLAYER_URI). */
+  uiResourceUri?: string;
   handler(args: z.output<Input>, ctx: ToolContext): Promise<ToolResult<z.output<Output>>>;
 }
 

@@ -35,7 +35,7 @@ const input = withSeedanceRules(
       .min(1)
       .max(MAX_PLANNED)
       .optional()
-      .describe('Or a plan: videos each with the fields above.'),
+      .describe('Or a plan: videos with the fields above.'),
   }),
 );
 
@@ -84,7 +84,7 @@ const output = z.object({
 export const estimateCostTool = defineTool({
   name: 'estimate_cost',
   title: 'Estimate cost',
-  description: `Price of a video (generate_video's fields; prompt optional) or a plan, vs budget and balance; what fits if over. Free. Credits/s: ${RESOLUTIONS.map((r) => `${r} ${DEFAULT_PRICES[r]}`).join(', ')}; x2 with reference videos.`,
+  description: `Price of a video (generate_video's fields) or a plan vs budget and balance; what fits if over. Free. Credits/s: ${RESOLUTIONS.map((r) => `${r} ${DEFAULT_PRICES[r]}`).join(', ')}; x2 with reference videos.`,
   input,
   publishInput,
   output,

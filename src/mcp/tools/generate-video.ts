@@ -10,6 +10,7 @@ import {
 } from '../../domain/params.js';
 import { cheaperOptions, estimate } from '../../domain/pricing.js';
 import { resolveMediaRefs } from '../../inputs/assets.js';
+import { PLAYER_URI } from '../resources.js';
 import { defineTool } from './define.js';
 import { VideoOutput } from './shapes.js';
 import { videoResult, type WaitLimits, waitSecondsField } from './video-result.js';
@@ -27,7 +28,7 @@ export function generateVideoTool(limits: WaitLimits) {
         .max(AGENT_IDEMPOTENCY_KEY_MAX)
         .optional()
         .describe('Same key: never paid twice.'),
-      new_job: z.boolean().default(false).describe('Pay again instead of reusing an identical request.'),
+      new_job: z.boolean().default(false).describe('Pay again, not reuse an identical request.'),
     }),
   );
 
@@ -35,13 +36,15 @@ export function generateVideoTool(limits: WaitLimits) {
     name: 'generate_video',
     title: 'Generate a video',
     description: [
-      'Makes a Seedance 2.0 video, saved as MP4. COSTS CREDITS (see estimate_cost); refused over max_credits or budget.',
-      'Not done in wait_seconds: returns job_id, status "processing"; then call get_video, not generate_video again.',
-      'Identical requests within 24 h are reused, not paid twice.',
+      'Makes a Seedance 2.0 MP4. COSTS CREDITS (see estimate_cost); refused over max_credits or budget.',
+      'Unfinished after wait_seconds: status "processing" + job_id; then call get_video, not generate_video.',
+      'Identical requests within 24 h reuse it.',
     ].join(' '),
     input,
     output: VideoOutput,
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
+    taskSupport: 'optional',
+    uiResourceUri: PLAYER_URI,
     async handler(args, ctx) {
       const { prompt, max_credits, wait_seconds, idempotency_key, new_job, ...agentParams } = args;
       const { services } = ctx;

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { jobUpdate } from '../../jobs/service.js';
+import { PLAYER_URI } from '../resources.js';
 import { defineTool } from './define.js';
 import { VideoOutput } from './shapes.js';
 import { videoResult, type WaitLimits, waitSecondsField } from './video-result.js';
@@ -8,8 +9,7 @@ export function getVideoTool(limits: WaitLimits) {
   return defineTool({
     name: 'get_video',
     title: 'Get a video',
-    description:
-      'Waits up to wait_seconds for a job; returns status, cost and, once done, the saved MP4. Free.',
+    description: 'Waits up to wait_seconds for a job: status, cost, saved MP4. Free.',
     input: z.strictObject({
       job_id: z
         .uuid({ error: 'must be a job id (a UUID) as returned by generate_video or list_videos' })
@@ -18,6 +18,8 @@ export function getVideoTool(limits: WaitLimits) {
     }),
     output: VideoOutput,
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
+    taskSupport: 'optional',
+    uiResourceUri: PLAYER_URI,
     async handler(args, ctx) {
       const { ledger, client } = ctx.services;
       let record = await ledger.findByJobId(args.job_id);

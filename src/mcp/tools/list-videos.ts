@@ -8,11 +8,11 @@ const PROMPT_EXCERPT = 80;
 export const listVideosTool = defineTool({
   name: 'list_videos',
   title: 'List videos',
-  description: 'Recent video jobs, newest first: status, cost, prompt, path. Free.',
+  description: 'Recent jobs, newest first, with status, cost, path. Free.',
   input: z.strictObject({
     status: z.enum(VIDEO_STATUSES).optional(),
     limit: z.int().min(1).max(50).default(10),
-    cursor: z.string().max(200).optional().describe('next_cursor of the previous page.'),
+    cursor: z.string().max(200).optional().describe('From the previous page.'),
   }),
   output: z.object({
     videos: z.array(

@@ -9,7 +9,7 @@ const limits = MEDIA_KINDS.map((kind) => `${kind} ${UPLOAD_LIMITS[kind] / 2 ** 2
 export const uploadAssetTool = defineTool({
   name: 'upload_asset',
   title: 'Upload an asset',
-  description: `Makes a local file or URL an asset://{id} for generate_video's media fields. Max ${limits}; allowed folders only; repeats reuse the asset. Free.`,
+  description: `Local file or URL as asset://{id} for media fields (uploaded once). Max ${limits}; allowed folders only. Free.`,
   input: z.strictObject({
     source: z.string().min(1).max(4096).describe('Absolute path, file:// or http(s) URL.'),
     type: z.enum(MEDIA_KINDS).optional().describe('Found from the bytes when left out.'),

@@ -1,7 +1,10 @@
 /** The answer of generate_video and get_video: a job followed until the call's deadline, as the agent sees it. */
 import type { ContentBlock } from '@modelcontextprotocol/sdk/types.js';
 import * as z from 'zod';
+import type { Job } from '../../apiframe/schemas.js';
+import type { Services } from '../../app/services.js';
 import type { JobRecord } from '../../ledger/types.js';
+import { resourceUri } from '../resources.js';
 import type { ToolContext, ToolResult } from './define.js';
 import { thumbnail } from './preview.js';
 import { type VideoOutput, videoOutput, videoSummary } from './shapes.js';
@@ -45,6 +48,23 @@ export async function videoResult(
     );
   }
   if (downloadError !== undefined) warnings.push(`${downloadError.message} ${downloadError.recovery}`);
+  const answer = await videoAnswer(record, job, submission, warnings, services, ctx.startedAt);
+  if (answer.structured.status === 'completed') ctx.progress({ percent: 100, message: 'completed' });
+  return answer;
+}
+
+/**
+ * The answer about a job as it stands: the structured result, its summary, links to the saved files and a preview.
+ * Also what a task's tasks/result returns, from the ledger alone (mcp/tasks.ts).
+ */
+export async function videoAnswer(
+  record: JobRecord,
+  job: Job | undefined,
+  submission: VideoOutput['submission'],
+  warnings: string[],
+  services: Services,
+  startedAt: number,
+): Promise<ToolResult<VideoOutput>> {
   const [budget, balance] = await Promise.all([services.ledger.budget(), services.account.balance()]);
   const structured = videoOutput({
     record,
@@ -53,21 +73,31 @@ export async function videoResult(
     budget,
     balance,
     simulated: services.simulated,
-    startedAt: ctx.startedAt,
+    startedAt,
     now: services.now(),
     maxWaitSeconds: services.config.maxWaitSeconds,
     warnings,
   });
-  if (structured.status === 'completed') ctx.progress({ percent: 100, message: 'completed' });
   const content: ContentBlock[] = [];
-  if (structured.video !== null) {
+  if (structured.video !== null && record.jobId !== null) {
+    // The seedance:// URI is readable over MCP (resources/read); the path is for a client on this machine.
     content.push({
       type: 'resource_link',
-      uri: structured.video.file_uri,
+      uri: resourceUri(record.jobId, 'video'),
       name: structured.video.path.split(/[\\/]/).pop() ?? 'video.mp4',
       mimeType: 'video/mp4',
-      description: `Seedance 2.0 video, ${structured.cost.duration_seconds} s`,
+      description: `Seedance 2.0 video, ${structured.cost.duration_seconds} s, saved at ${structured.video.path}`,
       size: structured.video.bytes,
+    } as ContentBlock);
+  }
+  if (structured.last_frame !== null && record.jobId !== null) {
+    content.push({
+      type: 'resource_link',
+      uri: resourceUri(record.jobId, 'last_frame'),
+      name: structured.last_frame.path.split(/[\\/]/).pop() ?? 'last-frame.png',
+      mimeType: 'image/png',
+      description: `Last frame, saved at ${structured.last_frame.path}`,
+      size: structured.last_frame.bytes,
     } as ContentBlock);
   }
   // A thumbnail only: the whole frame (megabytes at 1080p) would flood the model's context.
@@ -76,7 +106,11 @@ export async function videoResult(
     content.push({ type: 'image', data: preview.toString('base64'), mimeType: 'image/jpeg' });
   return {
     structured,
-    text: videoSummary(structured),
+    // The URI names the job too: a host that gives the player view only the text still lets it find the video.
+    text:
+      structured.video !== null && record.jobId !== null
+        ? `${videoSummary(structured)} Also at ${resourceUri(record.jobId, 'video')}.`
+        : videoSummary(structured),
     content,
     isError: structured.status === 'failed' || structured.status === 'cancelled',
   };
