@@ -85,7 +85,7 @@ CREATE INDEX jobs_by_time ON jobs (created_at, key);
 CREATE INDEX jobs_by_member_time ON jobs (member, created_at, key);
 CREATE INDEX jobs_by_status_time ON jobs (status, created_at, key);
 CREATE INDEX jobs_by_member_status_time ON jobs (member, status, created_at, key);
-CREATE INDEX jobs_by_request ON jobs (member, request_hash, created_at);
+CREATE INDEX jobs_by_request ON jobs (member, request_hash, created_at, key);
 CREATE INDEX jobs_open ON jobs (status) WHERE status IN ${OPEN};
 
 CREATE TABLE downloads (

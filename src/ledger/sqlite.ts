@@ -83,7 +83,7 @@ export interface SqliteLedgerOptions extends LedgerOptions {
   pragmas?: Record<string, string | number>;
 }
 
-/** Same schema version errors are named apart: the fix is an update, not a repair. */
+/** A database of a newer seedance-mcp, named apart: the fix is an update, not a repair. */
 export class LedgerSchemaTooNewError extends LedgerUnavailableError {}
 
 interface Identity {
