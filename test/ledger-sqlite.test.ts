@@ -330,7 +330,7 @@ describe('SQLite ledger cost does not grow with history', () => {
     const first = await ledger.list({ limit: 1 });
     await ledger.list({ limit: 1, cursor: first.nextCursor ?? '', member: '', status: 'COMPLETED' });
     await ledger.list({ limit: 1, status: 'QUEUED' });
-    await ledger.orphans();
+    await ledger.adoptOrphans();
     await ledger.budget(member);
     await ledger.putUpload({
       sha256: 'f',
