@@ -1,6 +1,7 @@
 /**
- * The ledger's rules, held for both stores: the memory one (simulation) and the file one (the product). File-only
- * properties follow: reopening, a torn last record, a stale lock, several ledgers on one folder.
+ * The ledger's rules, held for every store: memory (simulation), the file (the product) and PostgreSQL (several
+ * hosts; a database of its own per ledger, on the run's real server). File-only properties follow: reopening, a torn
+ * last record, a stale lock, several ledgers on one folder. PostgreSQL's own are in ledger-postgres.test.ts.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -12,6 +13,7 @@ import { WireSeedanceParams, wireBody } from '../src/domain/params.js';
 import { estimate } from '../src/domain/pricing.js';
 import { requestHash } from '../src/domain/request-hash.js';
 import { createMemoryLedger, LEDGER_FILE, openFileLedger } from '../src/ledger/index.js';
+import { openPostgresLedger } from '../src/ledger/postgres-store.js';
 import type {
   DownloadedFile,
   JobUpdate,
@@ -19,14 +21,23 @@ import type {
   LedgerOptions,
   ReserveRequest,
 } from '../src/ledger/types.js';
+import { testDatabase } from './helpers/postgres.js';
 
 const dirs: string[] = [];
 const ledgers: Ledger[] = [];
+const databases: { drop(): Promise<void> }[] = [];
 
 afterEach(async () => {
   await Promise.all(ledgers.splice(0).map((l) => l.close()));
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+  await Promise.all(databases.splice(0).map((d) => d.drop()));
 });
+
+async function freshDatabase(): Promise<string> {
+  const database = await testDatabase();
+  databases.push(database);
+  return database.url;
+}
 
 async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'seedance-ledger-'));
@@ -81,6 +92,7 @@ type Open = (options: LedgerOptions, dir?: string) => Promise<Ledger>;
 const stores: [string, Open][] = [
   ['memory', async (options) => createMemoryLedger(options)],
   ['file', async (options, dir) => openFileLedger(dir ?? (await tempDir()), options)],
+  ['postgres', async (options) => openPostgresLedger(await freshDatabase(), options)],
 ];
 
 describe.each(stores)('%s ledger', (_name, openStore) => {

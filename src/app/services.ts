@@ -8,6 +8,7 @@ import { AccountCache } from '../apiframe/account.js';
 import { ApiframeClient } from '../apiframe/client.js';
 import { BACKOFF } from '../apiframe/http.js';
 import { ConfigError } from '../core/errors.js';
+import { log } from '../core/log.js';
 import { registerSecret } from '../core/redact.js';
 import { USER_AGENT } from '../core/version.js';
 import { DEFAULT_PRICES, type PriceTable, parsePriceTable } from '../domain/pricing.js';
@@ -16,7 +17,7 @@ import { realDirs } from '../inputs/local-files.js';
 import { JobService } from '../jobs/service.js';
 import { DEFAULT_POLL, type PollSchedule } from '../jobs/watcher.js';
 import { createMemoryLedger, openFileLedger } from '../ledger/index.js';
-import type { Ledger } from '../ledger/types.js';
+import type { Ledger, LedgerOptions } from '../ledger/types.js';
 import { type Config, SETTINGS } from './config.js';
 
 /** The key the in-process simulator accepts; it is no secret. */
@@ -67,6 +68,14 @@ export async function loadPrices(config: Config): Promise<PriceTable> {
   }
 }
 
+async function openLedger(config: Config, options: LedgerOptions): Promise<Ledger> {
+  if (config.simulate) return createMemoryLedger(options);
+  if (config.ledgerUrl === undefined) return openFileLedger(config.stateDir, options);
+  // Loaded only here, so that a server on the file ledger never loads the PostgreSQL client.
+  const { openPostgresLedger } = await import('../ledger/postgres-store.js');
+  return openPostgresLedger(config.ledgerUrl, { ...options, hostLeaseMs: config.hostLeaseSeconds * 1000 });
+}
+
 export async function createServices(config: Config, overrides: ServiceOverrides = {}): Promise<Services> {
   const prices = await loadPrices(config);
   let baseUrl = config.baseUrl;
@@ -97,11 +106,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     userAgent: USER_AGENT,
   });
   const ledgerOptions = { budgetLimit: config.budgetCredits ?? null, period: config.budgetPeriod };
-  const ledger =
-    overrides.ledger ??
-    (config.simulate
-      ? createMemoryLedger(ledgerOptions)
-      : await openFileLedger(config.stateDir, ledgerOptions));
+  const ledger = overrides.ledger ?? (await openLedger(config, ledgerOptions));
   const account = new AccountCache(client);
   const jobs = new JobService(client, ledger, account, prices, {
     poll: overrides.poll ?? DEFAULT_POLL,
@@ -119,6 +124,17 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     cacheTtlMs: 12 * 60 * 60 * 1000,
     userAgent: USER_AGENT,
   });
+  // Shared by several hosts, the ledger may hold jobs of a host that died: take them over as its lease runs out.
+  const takeOver =
+    config.ledgerUrl !== undefined && !config.simulate && config.apiKey !== undefined
+      ? setInterval(
+          () =>
+            void jobs
+              .resumeOrphans()
+              .catch((error: unknown) => log.warn('could not take over jobs', { error: String(error) })),
+          (config.hostLeaseSeconds * 1000) / 3,
+        ).unref()
+      : undefined;
   return {
     config,
     simulated: config.simulate,
@@ -131,6 +147,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     allowedDirs: await realDirs(config.allowedDirs),
     now: Date.now,
     async close() {
+      clearInterval(takeOver);
       jobs.close();
       await ledger.close();
       await closeSimulator?.();

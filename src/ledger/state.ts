@@ -338,11 +338,11 @@ function compareNewestFirst(aAt: string, aKey: string, bAt: string, bKey: string
   return aKey < bKey ? 1 : aKey > bKey ? -1 : 0;
 }
 
-function encodeCursor(createdAt: string, key: string): string {
+export function encodeCursor(createdAt: string, key: string): string {
   return Buffer.from(JSON.stringify([createdAt, key])).toString('base64url');
 }
 
-function decodeCursor(cursor: string): { createdAt: string; key: string } {
+export function decodeCursor(cursor: string): { createdAt: string; key: string } {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (Array.isArray(value) && typeof value[0] === 'string' && typeof value[1] === 'string') {

