@@ -20,8 +20,10 @@ export interface PostgresServer {
   url: string;
   port: number;
   stop(): Promise<void>;
-  /** Stops the server and starts it again on the same port and data: what a database restart looks like. */
-  restart(): Promise<void>;
+  /** Stops the server, keeping its data and port: clients meet refused connections until `start()`. */
+  halt(): Promise<void>;
+  /** Starts a halted server again on the same port and data: with `halt()`, what a database restart looks like. */
+  start(): Promise<void>;
 }
 
 function asUser(): { uid?: number; gid?: number } {
@@ -129,10 +131,8 @@ export async function startPostgres(): Promise<PostgresServer> {
       await stopServer();
       await rm(root, { recursive: true, force: true });
     },
-    restart: async () => {
-      await stopServer();
-      await start();
-    },
+    halt: stopServer,
+    start,
   };
 }
 
