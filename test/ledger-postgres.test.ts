@@ -40,7 +40,11 @@ function request(prompt: string, duration = 5): ReserveRequest {
 
 const options: LedgerOptions = { budgetLimit: 100, period: 'total' };
 
-async function openHosts(url: string, count: number, extra: Partial<PostgresLedgerOptions> = {}): Promise<Ledger[]> {
+async function openHosts(
+  url: string,
+  count: number,
+  extra: Partial<PostgresLedgerOptions> = {},
+): Promise<Ledger[]> {
   const opened = await Promise.all(
     Array.from({ length: count }, (_, n) =>
       openPostgresLedger(url, { ...options, owner: `${n}@host-${n}`, ...extra }),
