@@ -7,6 +7,10 @@
  * each: upstream requests then stay flat however many jobs there are. A job the list does not show (older than its
  * first pages) or shows ended, and every job when the list fails, gets its own GET: the list carries neither the
  * job's input nor, in every version of the docs, its result, so the final word always comes from the job itself.
+ *
+ * When several hosts share the ledger, one poller per job across all of them: a host polls a job upstream only while
+ * it holds the job's lease (renewed with each poll); the others follow the job as the ledger records it, looking
+ * again as soon as the ledger announces a change, and take the lease over when its holder stops renewing it.
  */
 import type { ApiframeClient } from '../apiframe/client.js';
 import { ApiframeError, AuthenticationError, NotFoundError } from '../apiframe/errors.js';
@@ -14,6 +18,7 @@ import { type Job, TERMINAL_STATUSES } from '../apiframe/schemas.js';
 import { SeedanceError } from '../core/errors.js';
 import { log } from '../core/log.js';
 import { MODEL } from '../domain/params.js';
+import type { JobLeases } from '../ledger/types.js';
 
 export interface PollSchedule {
   /** Wait before the second poll (the first is immediate). */
@@ -43,6 +48,12 @@ export interface JobListener {
   error(error: SeedanceError): void;
 }
 
+/** A ledger shared by several hosts: who polls which job, and each job as last recorded by whoever polled it. */
+export interface SharedJobs {
+  leases: JobLeases;
+  recorded(jobId: string): Promise<Job | undefined>;
+}
+
 interface Watch {
   listeners: Set<JobListener>;
   timer: NodeJS.Timeout | undefined;
@@ -52,6 +63,8 @@ interface Watch {
   polling: boolean;
   /** Polled through the job list rather than on its own timer. */
   batched: boolean;
+  /** This host polls it upstream (always, unless another host holds its lease). */
+  held: boolean;
 }
 
 export class JobWatcher {
@@ -62,13 +75,21 @@ export class JobWatcher {
   listPolls = 0;
   private batchTimer: NodeJS.Timeout | undefined;
   private batchRunning = false;
+  private readonly stopListening: (() => void) | undefined;
 
   constructor(
     private readonly client: ApiframeClient,
     private readonly schedule: PollSchedule,
     /** Sees every poll before the listeners do: the ledger records status changes here. */
     private readonly onPoll: (job: Job) => Promise<void>,
-  ) {}
+    private readonly shared?: SharedJobs,
+  ) {
+    this.stopListening = shared?.leases.onChange((jobId) => {
+      const watch = this.watches.get(jobId);
+      // The holder polls on its own schedule; a follower looks at the ledger at once.
+      if (watch !== undefined && !watch.held && !watch.polling) void this.poll(jobId, watch);
+    });
+  }
 
   get watching(): number {
     return this.watches.size;
@@ -90,6 +111,7 @@ export class JobWatcher {
         failures: 0,
         polling: false,
         batched: false,
+        held: true,
       };
       this.watches.set(jobId, watch);
       watch.listeners.add(listener);
@@ -112,14 +134,27 @@ export class JobWatcher {
   private stop(jobId: string, watch: Watch): void {
     clearTimeout(watch.timer);
     if (this.watches.get(jobId) === watch) this.watches.delete(jobId);
+    if (watch.held) void this.shared?.leases.release(jobId);
   }
 
   private async poll(jobId: string, watch: Watch): Promise<void> {
     if (watch.polling || this.watches.get(jobId) !== watch) return;
     watch.polling = true;
     watch.batched = false;
+    clearTimeout(watch.timer);
+    await this.settle(jobId, watch, () => this.fetch(jobId, watch));
+  }
+
+  /** The job from upstream, unless another host holds its lease: then as that host last recorded it. */
+  private async fetch(jobId: string, watch: Watch): Promise<Job> {
+    if (this.shared !== undefined) {
+      watch.held = await this.shared.leases.hold(jobId);
+      const recorded = watch.held ? undefined : await this.shared.recorded(jobId);
+      // A job its holder has not recorded yet (found upstream a moment ago) is asked for here too.
+      if (recorded !== undefined) return recorded;
+    }
     this.polls += 1;
-    await this.settle(jobId, watch, () => this.client.getJob(jobId));
+    return this.client.getJob(jobId);
   }
 
   /** Records one poll's outcome (the job as `fetch` gives it, or its failure) and decides when the next one is. */
@@ -164,7 +199,7 @@ export class JobWatcher {
         return;
       }
     }
-    if (job !== undefined && this.batching()) {
+    if (job !== undefined && watch.held && this.batching()) {
       watch.batched = true;
       this.scheduleBatch();
       return;
@@ -189,11 +224,21 @@ export class JobWatcher {
   /** One poll of every batched job through the job list; each job the list cannot settle gets its own GET. */
   private async pollBatch(): Promise<void> {
     this.batchTimer = undefined;
-    const members = [...this.watches].filter(([, watch]) => watch.batched && !watch.polling);
+    let members = [...this.watches].filter(([, watch]) => watch.batched && !watch.polling);
     if (members.length === 0) return;
     if (!this.batching()) {
       for (const [jobId, watch] of members) void this.poll(jobId, watch);
       return;
+    }
+    if (this.shared !== undefined) {
+      // Leases are renewed with each poll, the batched ones too; a job whose lease was lost is followed on its own.
+      const { leases } = this.shared;
+      const held = await Promise.all(members.map(([jobId]) => leases.hold(jobId).catch(() => true)));
+      for (const [i, [jobId, watch]] of members.entries()) {
+        watch.held = held[i] ?? true;
+        if (!watch.held) void this.poll(jobId, watch);
+      }
+      members = members.filter(([, watch]) => watch.held);
     }
     this.batchRunning = true;
     const listed = new Map<string, Job>();
@@ -232,6 +277,7 @@ export class JobWatcher {
   }
 
   close(): void {
+    this.stopListening?.();
     clearTimeout(this.batchTimer);
     this.batchTimer = undefined;
     for (const [jobId, watch] of this.watches) this.stop(jobId, watch);

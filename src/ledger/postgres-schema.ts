@@ -73,4 +73,20 @@ CREATE TABLE seedance_hosts (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'job poll leases',
+    sql: `
+-- The host that polls a job upstream renews its lease with every poll; when it stops (it died, it lost the
+-- database), the lease runs out by the database's clock and the next host that follows the job takes it.
+CREATE TABLE seedance_job_leases (
+  job_id text PRIMARY KEY,
+  holder text NOT NULL,
+  expires_at timestamptz NOT NULL
+);
+`,
+  },
 ];
+
+/** The channel on which every recorded change of a job is announced, with the job id as payload. */
+export const JOB_CHANNEL = 'seedance_job_changes';

@@ -16,7 +16,7 @@ import { log } from '../core/log.js';
 import { registerSecret, sanitize } from '../core/redact.js';
 import { MODEL } from '../domain/params.js';
 import { currentOwner, isProcessAlive, UnknownRecordError } from './ledger.js';
-import { MIGRATION_LOCK, MIGRATIONS } from './postgres-schema.js';
+import { JOB_CHANNEL, MIGRATION_LOCK, MIGRATIONS } from './postgres-schema.js';
 import {
   decodeCursor,
   encodeCursor,
@@ -29,6 +29,7 @@ import type {
   BudgetSnapshot,
   DownloadClaim,
   DownloadedFile,
+  JobLeases,
   JobRecord,
   JobUpdate,
   Ledger,
@@ -165,6 +166,7 @@ function toRecord(row: JobRow): JobRecord {
 }
 
 class PostgresLedger implements Ledger {
+  readonly leases: PostgresJobLeases;
   private readonly now: () => Date;
   private readonly owner: string;
   private readonly isOwnerAlive: (owner: string) => boolean;
@@ -180,6 +182,7 @@ class PostgresLedger implements Ledger {
     this.owner = options.owner ?? currentOwner();
     this.isOwnerAlive = options.isOwnerAlive ?? isProcessAlive;
     this.hostLeaseMs = options.hostLeaseMs ?? DEFAULT_HOST_LEASE_MS;
+    this.leases = new PostgresJobLeases(sql, this.owner, this.hostLeaseMs);
   }
 
   async start(): Promise<void> {
@@ -414,7 +417,9 @@ class PostgresLedger implements Ledger {
 
   /**
    * Jobs in flight whose host is gone (its lease ran out by the database's clock, or it is a dead process of this
-   * machine), taken over by this host in the same statement, so that exactly one host follows each of them.
+   * machine), taken over by this host in the same transaction, so that exactly one host follows each of them; and
+   * this host's own, so that a job it stopped following (the database was away a while) is followed again. Asked
+   * at start and then every third of the host lease.
    */
   orphans(): Promise<JobRecord[]> {
     return this.transaction(async (tx) => {
@@ -424,12 +429,17 @@ class PostgresLedger implements Ledger {
         FROM seedance_jobs j
         WHERE j.job_id IS NOT NULL AND j.status IN ${tx(OPEN)}
         FOR UPDATE OF j SKIP LOCKED`;
-      const gone = candidates.filter((row) => !row.host_alive || !this.isOwnerAlive(row.owner));
-      if (gone.length === 0) return [];
-      const taken = await tx<JobRow[]>`
-        UPDATE seedance_jobs SET owner = ${this.owner}
-        WHERE key IN ${tx(gone.map((row) => row.key))} RETURNING *`;
-      return taken.map(toRecord);
+      const gone = candidates.filter(
+        (row) => row.owner !== this.owner && (!row.host_alive || !this.isOwnerAlive(row.owner)),
+      );
+      const taken =
+        gone.length === 0
+          ? []
+          : await tx<JobRow[]>`
+              UPDATE seedance_jobs SET owner = ${this.owner}
+              WHERE key IN ${tx(gone.map((row) => row.key))} RETURNING *`;
+      const own = candidates.filter((row) => row.owner === this.owner);
+      return [...own, ...taken].map(toRecord);
     });
   }
 
@@ -470,6 +480,7 @@ class PostgresLedger implements Ledger {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
+    await this.leases.release();
     // Leaving on purpose: another host may take this one's jobs at once instead of waiting for the lease to run out.
     await this.sql`DELETE FROM seedance_hosts WHERE owner = ${this.owner}`.catch(() => undefined);
     await this.sql.end({ timeout: 5 });
@@ -507,6 +518,8 @@ class PostgresLedger implements Ledger {
       return before;
     }
     await this.write(tx, after);
+    // Delivered at commit, to every host that follows jobs: they answer their own waiters from the ledger.
+    if (after.jobId !== null) await tx`SELECT pg_notify(${JOB_CHANNEL}, ${after.jobId})`;
     return after;
   }
 
@@ -543,6 +556,56 @@ class PostgresLedger implements Ledger {
         result = excluded.result, downloads = excluded.downloads, updated_at = excluded.updated_at,
         request_hash = excluded.request_hash, request = excluded.request, estimate = excluded.estimate,
         estimate_credits = excluded.estimate_credits, created_at = excluded.created_at`;
+  }
+}
+
+/** Poll leases in the database, renewed by each poll of the holder; expiry is judged by the database's clock. */
+class PostgresJobLeases implements JobLeases {
+  private readonly listeners = new Set<(jobId: string) => void>();
+  private listening: Promise<unknown> | undefined;
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly holder: string,
+    private readonly leaseMs: number,
+  ) {}
+
+  async hold(jobId: string): Promise<boolean> {
+    const rows = await guarded(
+      () => this.sql`
+        INSERT INTO seedance_job_leases (job_id, holder, expires_at)
+        VALUES (${jobId}, ${this.holder}, now() + ${this.leaseMs} * interval '1 millisecond')
+        ON CONFLICT (job_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+        WHERE seedance_job_leases.holder = excluded.holder OR seedance_job_leases.expires_at <= now()
+        RETURNING job_id`,
+    );
+    return rows.length === 1;
+  }
+
+  /** Gives up one job's lease, or (no job id) every lease of this host. */
+  async release(jobId?: string): Promise<void> {
+    await guarded(
+      () => this.sql`
+        DELETE FROM seedance_job_leases
+        WHERE holder = ${this.holder} ${jobId === undefined ? this.sql`` : this.sql`AND job_id = ${jobId}`}`,
+    ).catch((error: unknown) => log.debug('ledger: could not give up a lease', { error: describe(error) }));
+  }
+
+  onChange(changed: (jobId: string) => void): () => void {
+    this.listeners.add(changed);
+    // One LISTEN per host, on a connection of its own that the client re-opens (and listens on again) when lost.
+    this.listening ??= this.sql
+      .listen(JOB_CHANNEL, (jobId) => {
+        for (const listener of [...this.listeners]) listener(jobId);
+      })
+      .catch((error: unknown) =>
+        log.warn('ledger: cannot listen for job changes; following jobs by polling the ledger', {
+          error: describe(error),
+        }),
+      );
+    return () => {
+      this.listeners.delete(changed);
+    };
   }
 }
 
