@@ -5,7 +5,6 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import postgres from 'postgres';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WireSeedanceParams, wireBody } from '../src/domain/params.js';
 import { estimate } from '../src/domain/pricing.js';
@@ -17,7 +16,7 @@ import {
   type PostgresLedgerOptions,
 } from '../src/ledger/postgres-store.js';
 import type { Ledger, LedgerOptions, ReserveRequest } from '../src/ledger/types.js';
-import { type PostgresServer, startPostgres, testDatabase } from './helpers/postgres.js';
+import { type PostgresServer, startPostgres, testDatabase, withClient } from './helpers/postgres.js';
 
 const ledgers: Ledger[] = [];
 const databases: { drop(): Promise<void> }[] = [];
@@ -59,36 +58,35 @@ describe('postgres ledger shared by hosts', () => {
   it('migrates once when several hosts start together', async () => {
     const url = await freshDatabase();
     await openHosts(url, 4);
-    const sql = postgres(url, { max: 1 });
-    try {
-      const rows = await sql<{ version: number }[]>`SELECT version FROM seedance_migrations ORDER BY version`;
-      expect(rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
-    } finally {
-      await sql.end();
-    }
+    const { rows } = await withClient(url, (c) =>
+      c.query<{ version: number }>('SELECT version FROM seedance_migrations ORDER BY version'),
+    );
+    expect(rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
   });
 
   it('migrates a database from each earlier schema version, and refuses one newer than it knows', async () => {
     for (const [i, earlier] of MIGRATIONS.entries()) {
       const url = await freshDatabase();
-      const sql = postgres(url, { max: 1, onnotice: () => undefined });
-      try {
-        await sql`CREATE TABLE seedance_migrations (
-          version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`;
+      await withClient(url, async (c) => {
+        await c.query(`CREATE TABLE seedance_migrations (
+          version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
         for (const migration of MIGRATIONS.slice(0, i + 1)) {
-          await sql.unsafe(migration.sql);
-          await sql`INSERT INTO seedance_migrations (version, name) VALUES (${migration.version}, ${migration.name})`;
+          await c.query(migration.sql);
+          await c.query('INSERT INTO seedance_migrations (version, name) VALUES ($1, $2)', [
+            migration.version,
+            migration.name,
+          ]);
         }
         const [host] = await openHosts(url, 1);
         expect((await host?.reserve(request(`after version ${earlier.version}`)))?.kind).toBe('reserved');
-        const rows = await sql<
-          { version: number }[]
-        >`SELECT version FROM seedance_migrations ORDER BY version`;
+        const { rows } = await c.query<{ version: number }>(
+          'SELECT version FROM seedance_migrations ORDER BY version',
+        );
         expect(rows.map((r) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
-        await sql`INSERT INTO seedance_migrations (version, name) VALUES (${earlier.version + 1000}, 'future')`;
-      } finally {
-        await sql.end();
-      }
+        await c.query("INSERT INTO seedance_migrations (version, name) VALUES ($1, 'future')", [
+          earlier.version + 1000,
+        ]);
+      });
       await expect(openHosts(url, 1)).rejects.toMatchObject({ code: 'ledger_schema' });
     }
   });
@@ -135,14 +133,11 @@ describe('postgres ledger shared by hosts', () => {
     const [host] = await openHosts(url, 1);
     const r = await host?.reserve(request('checked'));
     if (r?.kind !== 'reserved') throw new Error('expected a reservation');
-    const sql = postgres(url, { max: 1, onnotice: () => undefined });
-    try {
-      await expect(sql`UPDATE seedance_jobs SET charged = -5`).rejects.toThrow(/check constraint/);
-      await expect(sql`UPDATE seedance_jobs SET charged = 'NaN'`).rejects.toThrow(/check constraint/);
-      await expect(sql`UPDATE seedance_jobs SET status = 'PAID'`).rejects.toThrow(/check constraint/);
-    } finally {
-      await sql.end();
-    }
+    await withClient(url, async (c) => {
+      await expect(c.query('UPDATE seedance_jobs SET charged = -5')).rejects.toThrow(/check constraint/);
+      await expect(c.query("UPDATE seedance_jobs SET charged = 'NaN'")).rejects.toThrow(/check constraint/);
+      await expect(c.query("UPDATE seedance_jobs SET status = 'PAID'")).rejects.toThrow(/check constraint/);
+    });
     // An upstream creditCost that cannot be true is not believed: the job is charged at its estimate.
     await host?.markSubmitted(r.record.key, 'job-1');
     const settled = await host?.updateJob('job-1', {

@@ -8,9 +8,11 @@
  * - Hosts renew a lease row; whether a host is gone is judged by the database's clock (`now()`), never a host's.
  * - The connection lost mid-call: the call fails with LedgerUnavailableError before anything is sent upstream; the
  *   pool connects again on the next call.
+ *
+ * The client is `pg` (node-postgres), loaded only when SEEDANCE_LEDGER_URL is set.
  */
 import { randomUUID } from 'node:crypto';
-import type postgres from 'postgres';
+import type { Client, Pool, PoolClient, QueryResultRow } from 'pg';
 import { SeedanceError } from '../core/errors.js';
 import { log } from '../core/log.js';
 import { registerSecret, sanitize } from '../core/redact.js';
@@ -34,18 +36,19 @@ import type {
   JobUpdate,
   Ledger,
   LedgerOptions,
+  ListQuery,
   ReserveOutcome,
   ReserveRequest,
+  UploadCacheEntry,
 } from './types.js';
-
-type Sql = postgres.Sql;
-type Tx = postgres.TransactionSql;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const DEFAULT_DOWNLOAD_LEASE_MS = 10 * 60 * 1000;
 /** How long a host counts as alive after its last renewal; renewed every third of it. */
 export const DEFAULT_HOST_LEASE_MS = 15_000;
 const OPEN = ['submitting', 'QUEUED', 'PROCESSING'];
+/** How soon the change feed tries again after losing its connection. */
+const RELISTEN_MS = 1_000;
 
 /** The shared ledger cannot be reached: nothing was decided, and nothing was sent upstream. */
 export class LedgerUnavailableError extends SeedanceError {
@@ -67,28 +70,71 @@ export interface PostgresLedgerOptions extends LedgerOptions {
   hostLeaseMs?: number;
 }
 
+/** Runs a statement; resolves with its rows. */
+type Query = <R extends QueryResultRow>(text: string, values?: unknown[]) => Promise<R[]>;
+
 /** A ledger on the PostgreSQL database at `url`, with its schema brought up to date first. */
 export async function openPostgresLedger(url: string, options: PostgresLedgerOptions): Promise<Ledger> {
   // The password never appears in a log or a result, whether it came in the URL or in PGPASSWORD.
   registerSecret(safeUrl(url)?.password || undefined);
   registerSecret(process.env.PGPASSWORD);
-  const { default: connect } = await import('postgres');
-  const sql = connect(url, {
-    max: 10,
-    // Idle connections are closed, so that a restarted database is met with fresh ones.
-    idle_timeout: 30,
-    connect_timeout: 10,
-    onnotice: () => undefined,
-    connection: { application_name: 'seedance-mcp' },
-  });
+  const { default: pg } = await import('pg');
+  const config = {
+    connectionString: url,
+    application_name: 'seedance-mcp',
+    connectionTimeoutMillis: 10_000,
+  };
+  const pool = new pg.Pool({ ...config, max: 10, idleTimeoutMillis: 30_000 });
+  // An idle connection that the server closes (a restart) is dropped from the pool; the next call opens another.
+  pool.on('error', (error) => log.debug('ledger: an idle connection was lost', { error: describe(error) }));
+  const db = new Database(pool, () => new pg.Client(config));
   try {
-    await guarded(() => migrate(sql));
-    const ledger = new PostgresLedger(sql, options);
+    await migrate(db);
+    const ledger = new PostgresLedger(db, options);
     await ledger.start();
     return ledger;
   } catch (error) {
-    await sql.end({ timeout: 1 });
+    await pool.end().catch(() => undefined);
     throw error;
+  }
+}
+
+/** The pool, with every failure to reach the server turned into LedgerUnavailableError. */
+class Database {
+  constructor(
+    readonly pool: Pool,
+    /** A connection of its own, outside the pool: for LISTEN. */
+    readonly dedicated: () => Client,
+  ) {}
+
+  query: Query = (text, values) => guarded(async () => (await this.pool.query(text, values)).rows);
+
+  /** Runs `work` in one transaction on one connection; a connection that failed is not given back to the pool. */
+  transaction<T>(work: (query: Query) => Promise<T>): Promise<T> {
+    return guarded(async () => {
+      const client: PoolClient = await this.pool.connect();
+      // A checked-out connection that breaks reports it here as well as to the statement waiting on it.
+      const ignore = () => undefined;
+      client.on('error', ignore);
+      let failure: unknown;
+      try {
+        await client.query('BEGIN');
+        const value = await work(async (text, values) => (await client.query(text, values)).rows);
+        await client.query('COMMIT');
+        return value;
+      } catch (error) {
+        failure = error;
+        if (!isConnectionFailure(error)) await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      } finally {
+        client.off('error', ignore);
+        client.release(isConnectionFailure(failure) ? true : undefined);
+      }
+    });
+  }
+
+  end(): Promise<void> {
+    return this.pool.end();
   }
 }
 
@@ -96,13 +142,13 @@ export async function openPostgresLedger(url: string, options: PostgresLedgerOpt
  * Applies the migrations not yet applied, in one transaction under a transaction-scoped advisory lock: of hosts
  * starting together, one migrates and the others, waiting on the lock, then find nothing left to do.
  */
-export function migrate(sql: Sql): Promise<number[]> {
-  return sql.begin(async (tx) => {
-    await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
-    await tx`CREATE TABLE IF NOT EXISTS seedance_migrations (
-      version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`;
+function migrate(db: Database): Promise<number[]> {
+  return db.transaction(async (query) => {
+    await query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await query(`CREATE TABLE IF NOT EXISTS seedance_migrations (
+      version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
     const done = new Set(
-      (await tx<{ version: number }[]>`SELECT version FROM seedance_migrations`).map((r) => r.version),
+      (await query<{ version: number }>('SELECT version FROM seedance_migrations')).map((r) => r.version),
     );
     const newest = Math.max(0, ...done);
     const known = MIGRATIONS.at(-1)?.version ?? 0;
@@ -116,13 +162,16 @@ export function migrate(sql: Sql): Promise<number[]> {
     const applied: number[] = [];
     for (const migration of MIGRATIONS) {
       if (done.has(migration.version)) continue;
-      await tx.unsafe(migration.sql);
-      await tx`INSERT INTO seedance_migrations (version, name) VALUES (${migration.version}, ${migration.name})`;
+      await query(migration.sql);
+      await query('INSERT INTO seedance_migrations (version, name) VALUES ($1, $2)', [
+        migration.version,
+        migration.name,
+      ]);
       applied.push(migration.version);
       log.info('ledger: schema migrated', { version: migration.version });
     }
     return applied;
-  }) as Promise<number[]>;
+  });
 }
 
 interface JobRow {
@@ -175,14 +224,14 @@ class PostgresLedger implements Ledger {
   private closed = false;
 
   constructor(
-    private readonly sql: Sql,
+    private readonly db: Database,
     private readonly options: PostgresLedgerOptions,
   ) {
     this.now = options.now ?? (() => new Date());
     this.owner = options.owner ?? currentOwner();
     this.isOwnerAlive = options.isOwnerAlive ?? isProcessAlive;
     this.hostLeaseMs = options.hostLeaseMs ?? DEFAULT_HOST_LEASE_MS;
-    this.leases = new PostgresJobLeases(sql, this.owner, this.hostLeaseMs);
+    this.leases = new PostgresJobLeases(db, this.owner, this.hostLeaseMs);
   }
 
   async start(): Promise<void> {
@@ -196,39 +245,44 @@ class PostgresLedger implements Ledger {
   }
 
   private async renew(): Promise<void> {
-    await this.sql`
-      INSERT INTO seedance_hosts (owner, alive_until)
-      VALUES (${this.owner}, now() + ${this.hostLeaseMs} * interval '1 millisecond')
-      ON CONFLICT (owner) DO UPDATE SET alive_until = excluded.alive_until`;
+    await this.db.query(
+      `INSERT INTO seedance_hosts (owner, alive_until) VALUES ($1, now() + $2 * interval '1 millisecond')
+       ON CONFLICT (owner) DO UPDATE SET alive_until = excluded.alive_until`,
+      [this.owner, this.hostLeaseMs],
+    );
   }
 
   reserve(request: ReserveRequest): Promise<ReserveOutcome> {
-    return this.transaction(async (tx) => {
-      await tx`SELECT id FROM seedance_budget_lock WHERE id = 1 FOR UPDATE`;
+    return this.db.transaction(async (query) => {
+      await query('SELECT id FROM seedance_budget_lock WHERE id = 1 FOR UPDATE');
       const now = this.now();
       const keyed =
         request.key === undefined
           ? undefined
-          : (await tx<JobRow[]>`SELECT * FROM seedance_jobs WHERE key = ${request.key}`)[0];
+          : (await query<JobRow>('SELECT * FROM seedance_jobs WHERE key = $1', [request.key]))[0];
       // The agent's own key names one submission forever; without a known key, an identical live request is the same one.
-      const existingRow = keyed ?? (request.newJob ? undefined : await this.identical(tx, request, now));
+      const existingRow = keyed ?? (request.newJob ? undefined : await this.identical(query, request, now));
       const existing = existingRow === undefined ? undefined : toRecord(existingRow);
       if (existing !== undefined && existing.requestHash !== request.requestHash) {
         return { kind: 'key_conflict', record: existing };
       }
       if (existing !== undefined && existing.status === 'submitting' && existing.jobId === null) {
-        await tx`UPDATE seedance_jobs SET owner = ${this.owner}, updated_at = ${now} WHERE key = ${existing.key}`;
+        await query('UPDATE seedance_jobs SET owner = $1, updated_at = $2 WHERE key = $3', [
+          this.owner,
+          now,
+          existing.key,
+        ]);
         return {
           kind: 'resume',
           record: { ...existing, owner: this.owner, updatedAt: now.toISOString() },
-          budget: await this.budgetIn(tx, now),
+          budget: await this.budgetIn(query, now),
         };
       }
       if (existing !== undefined && existing.status !== 'rejected') {
-        return { kind: 'attached', record: existing, budget: await this.budgetIn(tx, now) };
+        return { kind: 'attached', record: existing, budget: await this.budgetIn(query, now) };
       }
       // A new reservation, or a key whose earlier POST was refused: that one cost nothing, so it may be tried again.
-      const before = await this.budgetIn(tx, now);
+      const before = await this.budgetIn(query, now);
       const credits = validCredits(request.estimate.credits);
       if (before.remaining !== null && credits > before.remaining) {
         return { kind: 'over_budget', budget: before, needed: credits };
@@ -244,35 +298,40 @@ class PostgresLedger implements Ledger {
         discovered: false,
         at: now.toISOString(),
       });
-      await this.write(tx, record);
-      return { kind: 'reserved', record, budget: await this.budgetIn(tx, now) };
+      await write(query, record);
+      return { kind: 'reserved', record, budget: await this.budgetIn(query, now) };
     });
   }
 
   /** The newest identical request still worth attaching to: in flight, or completed within the attach window. */
-  private async identical(tx: Tx, request: ReserveRequest, now: Date): Promise<JobRow | undefined> {
+  private async identical(query: Query, request: ReserveRequest, now: Date): Promise<JobRow | undefined> {
     const since = new Date(now.getTime() - (this.options.attachWindowMs ?? DAY_MS));
-    const rows = await tx<JobRow[]>`
-      SELECT * FROM seedance_jobs
-      WHERE request_hash = ${request.requestHash} AND NOT discovered
-        AND (status IN ${tx(OPEN)} OR (status = 'COMPLETED' AND updated_at >= ${since}))
-      ORDER BY created_at DESC LIMIT 1`;
+    const rows = await query<JobRow>(
+      `SELECT * FROM seedance_jobs
+       WHERE request_hash = $1 AND NOT discovered
+         AND (status = ANY($2::text[]) OR (status = 'COMPLETED' AND updated_at >= $3))
+       ORDER BY created_at DESC LIMIT 1`,
+      [request.requestHash, OPEN, since],
+    );
     return rows[0];
   }
 
   budget(): Promise<BudgetSnapshot> {
-    return guarded(() => this.budgetIn(this.sql, this.now()));
+    return this.budgetIn(this.db.query, this.now());
   }
 
-  private async budgetIn(db: Sql | Tx, now: Date): Promise<BudgetSnapshot> {
+  private async budgetIn(query: Query, now: Date): Promise<BudgetSnapshot> {
     const { budgetLimit: limit, period } = this.options;
     const start = periodStart(period, now);
-    const [totals] = await db<{ spent: number; reserved: number }[]>`
-      SELECT
-        coalesce(sum(coalesce(charged, estimate_credits, 0)) FILTER (WHERE status = 'COMPLETED'), 0)::float8 AS spent,
-        coalesce(sum(coalesce(charged, estimate_credits, 0)) FILTER (WHERE status IN ${db(OPEN)}), 0)::float8 AS reserved
-      FROM seedance_jobs
-      WHERE NOT discovered ${start === null ? db`` : db`AND created_at >= ${start}`}`;
+    const [totals] = await query<{ spent: number; reserved: number }>(
+      `SELECT
+         coalesce(sum(coalesce(charged, estimate_credits, 0)) FILTER (WHERE status = 'COMPLETED'), 0)::float8 AS spent,
+         coalesce(sum(coalesce(charged, estimate_credits, 0)) FILTER (WHERE status = ANY($1::text[])), 0)::float8
+           AS reserved
+       FROM seedance_jobs
+       WHERE NOT discovered AND ($2::timestamptz IS NULL OR created_at >= $2)`,
+      [OPEN, start],
+    );
     const spent = totals?.spent ?? 0;
     const reserved = totals?.reserved ?? 0;
     return {
@@ -286,27 +345,30 @@ class PostgresLedger implements Ledger {
   }
 
   markSubmitted(key: string, jobId: string): Promise<JobRecord> {
-    return this.change(key, `key ${key}`, () => ({ type: 'submitted', key, jobId, at: this.at() }));
+    return this.db.transaction((query) =>
+      change(query, key, `key ${key}`, { type: 'submitted', key, jobId, at: this.at() }),
+    );
   }
 
   markRejected(key: string, reason: string): Promise<JobRecord> {
-    return this.change(key, `key ${key}`, () => ({ type: 'rejected', key, reason, at: this.at() }));
+    return this.db.transaction((query) =>
+      change(query, key, `key ${key}`, { type: 'rejected', key, reason, at: this.at() }),
+    );
   }
 
   updateJob(jobId: string, update: JobUpdate): Promise<JobRecord> {
-    return this.transaction(async (tx) => {
-      const key = await this.keyOf(tx, jobId);
-      return this.changeIn(tx, key, `job ${jobId}`, () => ({
+    return this.db.transaction(async (query) =>
+      change(query, await keyOf(query, jobId), `job ${jobId}`, {
         type: 'job',
         jobId,
         update: validUpdate(update),
         at: this.at(),
-      }));
-    });
+      }),
+    );
   }
 
   recordDiscovered(jobId: string, update: JobUpdate): Promise<JobRecord> {
-    return this.transaction(async (tx) => {
+    return this.db.transaction(async (query) => {
       const at = this.at();
       const record = newRecord({
         key: `discovered-${jobId}`,
@@ -319,92 +381,87 @@ class PostgresLedger implements Ledger {
         discovered: true,
         at,
       });
-      await this.write(tx, record, true);
-      const key = await this.keyOf(tx, jobId);
-      return this.changeIn(tx, key, `job ${jobId}`, () => ({
+      await write(query, record, true);
+      return change(query, await keyOf(query, jobId), `job ${jobId}`, {
         type: 'job',
         jobId,
         update: validUpdate(update),
         at,
-      }));
+      });
     });
   }
 
   claimDownload(jobId: string): Promise<DownloadClaim> {
-    return this.transaction(async (tx) => {
-      await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`seedance-download:${jobId}`}, 0))`;
-      const [job] = await tx<{ downloads: DownloadedFile[] }[]>`
-        SELECT downloads FROM seedance_jobs WHERE job_id = ${jobId}`;
+    return this.db.transaction(async (query) => {
+      await query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`seedance-download:${jobId}`]);
+      const [job] = await query<{ downloads: DownloadedFile[] }>(
+        'SELECT downloads FROM seedance_jobs WHERE job_id = $1',
+        [jobId],
+      );
       if (job !== undefined && job.downloads.length > 0) return { kind: 'done', files: job.downloads };
-      const [held] = await tx<{ owner: string; live: boolean }[]>`
-        SELECT c.owner, c.until > now() AND EXISTS (
-          SELECT 1 FROM seedance_hosts h WHERE h.owner = c.owner AND h.alive_until > now()) AS live
-        FROM seedance_download_claims c WHERE c.job_id = ${jobId}`;
+      const [held] = await query<{ owner: string; live: boolean }>(
+        `SELECT c.owner, c.until > now() AND EXISTS (
+           SELECT 1 FROM seedance_hosts h WHERE h.owner = c.owner AND h.alive_until > now()) AS live
+         FROM seedance_download_claims c WHERE c.job_id = $1`,
+        [jobId],
+      );
       if (held !== undefined && held.owner !== this.owner && held.live && this.isOwnerAlive(held.owner)) {
         return { kind: 'busy' };
       }
-      const leaseMs = this.options.downloadLeaseMs ?? DEFAULT_DOWNLOAD_LEASE_MS;
-      await tx`
-        INSERT INTO seedance_download_claims (job_id, owner, until)
-        VALUES (${jobId}, ${this.owner}, now() + ${leaseMs} * interval '1 millisecond')
-        ON CONFLICT (job_id) DO UPDATE SET owner = excluded.owner, until = excluded.until`;
+      await query(
+        `INSERT INTO seedance_download_claims (job_id, owner, until)
+         VALUES ($1, $2, now() + $3 * interval '1 millisecond')
+         ON CONFLICT (job_id) DO UPDATE SET owner = excluded.owner, until = excluded.until`,
+        [jobId, this.owner, this.options.downloadLeaseMs ?? DEFAULT_DOWNLOAD_LEASE_MS],
+      );
       return { kind: 'claimed' };
     });
   }
 
   recordDownload(jobId: string, files: DownloadedFile[]): Promise<JobRecord> {
-    return this.transaction(async (tx) => {
-      await tx`DELETE FROM seedance_download_claims WHERE job_id = ${jobId}`;
-      const key = await this.keyOf(tx, jobId);
-      return this.changeIn(tx, key, `job ${jobId}`, () => ({
+    return this.db.transaction(async (query) => {
+      await query('DELETE FROM seedance_download_claims WHERE job_id = $1', [jobId]);
+      return change(query, await keyOf(query, jobId), `job ${jobId}`, {
         type: 'downloaded',
         jobId,
         files,
         at: this.at(),
-      }));
+      });
     });
   }
 
   async releaseDownload(jobId: string): Promise<void> {
-    await guarded(
-      () => this.sql`DELETE FROM seedance_download_claims WHERE job_id = ${jobId} AND owner = ${this.owner}`,
-    );
+    await this.db.query('DELETE FROM seedance_download_claims WHERE job_id = $1 AND owner = $2', [
+      jobId,
+      this.owner,
+    ]);
   }
 
-  findByJobId(jobId: string): Promise<JobRecord | undefined> {
-    return guarded(async () => {
-      const [row] = await this.sql<JobRow[]>`SELECT * FROM seedance_jobs WHERE job_id = ${jobId}`;
-      return row === undefined ? undefined : toRecord(row);
-    });
+  async findByJobId(jobId: string): Promise<JobRecord | undefined> {
+    const [row] = await this.db.query<JobRow>('SELECT * FROM seedance_jobs WHERE job_id = $1', [jobId]);
+    return row === undefined ? undefined : toRecord(row);
   }
 
-  findByKey(key: string): Promise<JobRecord | undefined> {
-    return guarded(async () => {
-      const [row] = await this.sql<JobRow[]>`SELECT * FROM seedance_jobs WHERE key = ${key}`;
-      return row === undefined ? undefined : toRecord(row);
-    });
+  async findByKey(key: string): Promise<JobRecord | undefined> {
+    const [row] = await this.db.query<JobRow>('SELECT * FROM seedance_jobs WHERE key = $1', [key]);
+    return row === undefined ? undefined : toRecord(row);
   }
 
-  async list(query: {
-    status?: JobRecord['status'];
-    limit: number;
-    cursor?: string;
-  }): Promise<{ records: JobRecord[]; nextCursor: string | null }> {
+  /** Newest first; the cursor is the last record's (createdAt, key), as in the other ledgers. */
+  async list(query: ListQuery): Promise<{ records: JobRecord[]; nextCursor: string | null }> {
     const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-    const sql = this.sql;
-    const rows = await guarded(
-      () => sql<JobRow[]>`
-        SELECT * FROM seedance_jobs
-        WHERE true
-          ${query.status === undefined ? sql`` : sql`AND status = ${query.status}`}
-          ${
-            after === undefined
-              ? sql``
-              : sql`AND (created_at < ${new Date(after.createdAt)}
-                    OR (created_at = ${new Date(after.createdAt)} AND key COLLATE "C" < ${after.key}))`
-          }
-        ORDER BY created_at DESC, key COLLATE "C" DESC
-        LIMIT ${query.limit + 1}`,
+    const rows = await this.db.query<JobRow>(
+      `SELECT * FROM seedance_jobs
+       WHERE ($1::text IS NULL OR status = $1)
+         AND ($2::timestamptz IS NULL OR created_at < $2 OR (created_at = $2 AND key COLLATE "C" < $3))
+       ORDER BY created_at DESC, key COLLATE "C" DESC
+       LIMIT $4`,
+      [
+        query.status ?? null,
+        after === undefined ? null : new Date(after.createdAt),
+        after?.key ?? null,
+        query.limit + 1,
+      ],
     );
     const records = rows.slice(0, query.limit).map(toRecord);
     const last = records.at(-1);
@@ -422,57 +479,59 @@ class PostgresLedger implements Ledger {
    * at start and then every third of the host lease.
    */
   orphans(): Promise<JobRecord[]> {
-    return this.transaction(async (tx) => {
-      const candidates = await tx<(JobRow & { host_alive: boolean })[]>`
-        SELECT j.*, EXISTS (
-          SELECT 1 FROM seedance_hosts h WHERE h.owner = j.owner AND h.alive_until > now()) AS host_alive
-        FROM seedance_jobs j
-        WHERE j.job_id IS NOT NULL AND j.status IN ${tx(OPEN)}
-        FOR UPDATE OF j SKIP LOCKED`;
+    return this.db.transaction(async (query) => {
+      const candidates = await query<JobRow & { host_alive: boolean }>(
+        `SELECT j.*, EXISTS (
+           SELECT 1 FROM seedance_hosts h WHERE h.owner = j.owner AND h.alive_until > now()) AS host_alive
+         FROM seedance_jobs j
+         WHERE j.job_id IS NOT NULL AND j.status = ANY($1::text[])
+         FOR UPDATE OF j SKIP LOCKED`,
+        [OPEN],
+      );
       const gone = candidates.filter(
         (row) => row.owner !== this.owner && (!row.host_alive || !this.isOwnerAlive(row.owner)),
       );
       const taken =
         gone.length === 0
           ? []
-          : await tx<JobRow[]>`
-              UPDATE seedance_jobs SET owner = ${this.owner}
-              WHERE key IN ${tx(gone.map((row) => row.key))} RETURNING *`;
+          : await query<JobRow>(
+              'UPDATE seedance_jobs SET owner = $1 WHERE key = ANY($2::text[]) RETURNING *',
+              [this.owner, gone.map((row) => row.key)],
+            );
       const own = candidates.filter((row) => row.owner === this.owner);
       return [...own, ...taken].map(toRecord);
     });
   }
 
-  getUpload(sha256: string, kind: 'image' | 'video' | 'audio') {
-    return guarded(async () => {
-      const [row] = await this.sql<
-        { sha256: string; kind: typeof kind; bytes: string; asset_id: string; expires_at: Date }[]
-      >`SELECT * FROM seedance_uploads WHERE sha256 = ${sha256} AND kind = ${kind} AND expires_at > ${this.now()}`;
-      return row === undefined
-        ? undefined
-        : {
-            sha256: row.sha256,
-            kind: row.kind,
-            bytes: Number(row.bytes),
-            assetId: row.asset_id,
-            expiresAt: row.expires_at.toISOString(),
-          };
-    });
+  async getUpload(sha256: string, kind: UploadCacheEntry['kind']): Promise<UploadCacheEntry | undefined> {
+    const [row] = await this.db.query<{
+      sha256: string;
+      kind: UploadCacheEntry['kind'];
+      bytes: string;
+      asset_id: string;
+      expires_at: Date;
+    }>('SELECT * FROM seedance_uploads WHERE sha256 = $1 AND kind = $2 AND expires_at > $3', [
+      sha256,
+      kind,
+      this.now(),
+    ]);
+    return row === undefined
+      ? undefined
+      : {
+          sha256: row.sha256,
+          kind: row.kind,
+          bytes: Number(row.bytes),
+          assetId: row.asset_id,
+          expiresAt: row.expires_at.toISOString(),
+        };
   }
 
-  async putUpload(entry: {
-    sha256: string;
-    kind: string;
-    bytes: number;
-    assetId: string;
-    expiresAt: string;
-  }): Promise<void> {
-    await guarded(
-      () => this.sql`
-        INSERT INTO seedance_uploads (sha256, kind, bytes, asset_id, expires_at)
-        VALUES (${entry.sha256}, ${entry.kind}, ${entry.bytes}, ${entry.assetId}, ${new Date(entry.expiresAt)})
-        ON CONFLICT (sha256, kind) DO UPDATE
-        SET bytes = excluded.bytes, asset_id = excluded.asset_id, expires_at = excluded.expires_at`,
+  async putUpload(entry: UploadCacheEntry): Promise<void> {
+    await this.db.query(
+      `INSERT INTO seedance_uploads (sha256, kind, bytes, asset_id, expires_at) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (sha256, kind) DO UPDATE
+       SET bytes = excluded.bytes, asset_id = excluded.asset_id, expires_at = excluded.expires_at`,
+      [entry.sha256, entry.kind, entry.bytes, entry.assetId, new Date(entry.expiresAt)],
     );
   }
 
@@ -480,132 +539,160 @@ class PostgresLedger implements Ledger {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
-    await this.leases.release();
+    await this.leases.close();
     // Leaving on purpose: another host may take this one's jobs at once instead of waiting for the lease to run out.
-    await this.sql`DELETE FROM seedance_hosts WHERE owner = ${this.owner}`.catch(() => undefined);
-    await this.sql.end({ timeout: 5 });
+    await this.db.query('DELETE FROM seedance_hosts WHERE owner = $1', [this.owner]).catch(() => undefined);
+    await this.db.end();
   }
 
   private at(): string {
     return this.now().toISOString();
   }
-
-  private transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    return guarded(() => this.sql.begin(work) as Promise<T>);
-  }
-
-  private async keyOf(tx: Tx, jobId: string): Promise<string> {
-    const [row] = await tx<{ key: string }[]>`SELECT key FROM seedance_jobs WHERE job_id = ${jobId}`;
-    if (row === undefined) throw new UnknownRecordError(`the ledger has no record of job ${jobId}`);
-    return row.key;
-  }
-
-  private change(key: string, what: string, event: () => LedgerEvent): Promise<JobRecord> {
-    return this.transaction((tx) => this.changeIn(tx, key, what, event));
-  }
-
-  /** Applies one event to the locked row by the memory ledger's own rules, and writes the row back if it changed. */
-  private async changeIn(tx: Tx, key: string, what: string, event: () => LedgerEvent): Promise<JobRecord> {
-    const [row] = await tx<JobRow[]>`SELECT * FROM seedance_jobs WHERE key = ${key} FOR UPDATE`;
-    if (row === undefined) throw new UnknownRecordError(`the ledger has no record of ${what}`);
-    const before = toRecord(row);
-    const state = new LedgerState();
-    state.apply({ type: 'reserved', record: before });
-    state.apply(event());
-    const after = state.records.get(key);
-    if (after === undefined) throw new UnknownRecordError(`the ledger has no record of ${what}`);
-    if (JSON.stringify({ ...after, updatedAt: '' }) === JSON.stringify({ ...before, updatedAt: '' })) {
-      return before;
-    }
-    await this.write(tx, after);
-    // Delivered at commit, to every host that follows jobs: they answer their own waiters from the ledger.
-    if (after.jobId !== null) await tx`SELECT pg_notify(${JOB_CHANNEL}, ${after.jobId})`;
-    return after;
-  }
-
-  /** Inserts or overwrites a record; `onlyNew` leaves an existing one as it is. */
-  private async write(tx: Tx, record: JobRecord, onlyNew = false): Promise<void> {
-    const row = {
-      key: record.key,
-      request_hash: record.requestHash,
-      request: tx.json(record.request as postgres.JSONValue),
-      estimate: record.estimate === null ? null : tx.json(record.estimate as unknown as postgres.JSONValue),
-      estimate_credits: record.estimate?.credits ?? null,
-      created_at: new Date(record.createdAt),
-      owner: record.owner,
-      job_id: record.jobId,
-      status: record.status,
-      progress: record.progress,
-      charged: record.charged,
-      refunded: record.refunded,
-      failure: record.failure,
-      result: record.result === null ? null : tx.json(record.result as postgres.JSONValue),
-      downloads: tx.json(record.downloads as unknown as postgres.JSONValue),
-      discovered: record.discovered,
-      updated_at: new Date(record.updatedAt),
-    };
-    if (onlyNew) {
-      await tx`INSERT INTO seedance_jobs ${tx(row)} ON CONFLICT DO NOTHING`;
-      return;
-    }
-    await tx`
-      INSERT INTO seedance_jobs ${tx(row)}
-      ON CONFLICT (key) DO UPDATE SET
-        owner = excluded.owner, job_id = excluded.job_id, status = excluded.status, progress = excluded.progress,
-        charged = excluded.charged, refunded = excluded.refunded, failure = excluded.failure,
-        result = excluded.result, downloads = excluded.downloads, updated_at = excluded.updated_at,
-        request_hash = excluded.request_hash, request = excluded.request, estimate = excluded.estimate,
-        estimate_credits = excluded.estimate_credits, created_at = excluded.created_at`;
-  }
 }
 
-/** Poll leases in the database, renewed by each poll of the holder; expiry is judged by the database's clock. */
+async function keyOf(query: Query, jobId: string): Promise<string> {
+  const [row] = await query<{ key: string }>('SELECT key FROM seedance_jobs WHERE job_id = $1', [jobId]);
+  if (row === undefined) throw new UnknownRecordError(`the ledger has no record of job ${jobId}`);
+  return row.key;
+}
+
+/** Applies one event to the locked row by the memory ledger's own rules, and writes the row back if it changed. */
+async function change(query: Query, key: string, what: string, event: LedgerEvent): Promise<JobRecord> {
+  const [row] = await query<JobRow>('SELECT * FROM seedance_jobs WHERE key = $1 FOR UPDATE', [key]);
+  if (row === undefined) throw new UnknownRecordError(`the ledger has no record of ${what}`);
+  const before = toRecord(row);
+  const state = new LedgerState();
+  state.apply({ type: 'reserved', record: before });
+  state.apply(event);
+  const after = state.records.get(key);
+  if (after === undefined) throw new UnknownRecordError(`the ledger has no record of ${what}`);
+  if (JSON.stringify({ ...after, updatedAt: '' }) === JSON.stringify({ ...before, updatedAt: '' }))
+    return before;
+  await write(query, after);
+  // Delivered at commit, to every host that follows jobs: they answer their own waiters from the ledger.
+  if (after.jobId !== null) await query('SELECT pg_notify($1, $2)', [JOB_CHANNEL, after.jobId]);
+  return after;
+}
+
+/** Inserts or overwrites a record; `onlyNew` leaves an existing one as it is. */
+async function write(query: Query, record: JobRecord, onlyNew = false): Promise<void> {
+  const columns = `(key, request_hash, request, estimate, estimate_credits, created_at, owner, job_id, status,
+      progress, charged, refunded, failure, result, downloads, discovered, updated_at)
+    VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb, $16, $17)`;
+  const onConflict = onlyNew
+    ? 'ON CONFLICT DO NOTHING'
+    : `ON CONFLICT (key) DO UPDATE SET
+        request_hash = excluded.request_hash, request = excluded.request, estimate = excluded.estimate,
+        estimate_credits = excluded.estimate_credits, created_at = excluded.created_at, owner = excluded.owner,
+        job_id = excluded.job_id, status = excluded.status, progress = excluded.progress, charged = excluded.charged,
+        refunded = excluded.refunded, failure = excluded.failure, result = excluded.result,
+        downloads = excluded.downloads, discovered = excluded.discovered, updated_at = excluded.updated_at`;
+  await query(`INSERT INTO seedance_jobs ${columns} ${onConflict}`, [
+    record.key,
+    record.requestHash,
+    JSON.stringify(record.request),
+    record.estimate === null ? null : JSON.stringify(record.estimate),
+    record.estimate?.credits ?? null,
+    new Date(record.createdAt),
+    record.owner,
+    record.jobId,
+    record.status,
+    record.progress,
+    record.charged,
+    record.refunded,
+    record.failure,
+    record.result === null ? null : JSON.stringify(record.result),
+    JSON.stringify(record.downloads),
+    record.discovered,
+    new Date(record.updatedAt),
+  ]);
+}
+
+/**
+ * Poll leases in the database, renewed by each poll of the holder, with expiry judged by the database's clock; and
+ * the change feed, one LISTEN connection per host, opened again after it is lost.
+ */
 class PostgresJobLeases implements JobLeases {
   private readonly listeners = new Set<(jobId: string) => void>();
-  private listening: Promise<unknown> | undefined;
+  private feed: Client | undefined;
+  private relisten: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(
-    private readonly sql: Sql,
+    private readonly db: Database,
     private readonly holder: string,
     private readonly leaseMs: number,
   ) {}
 
   async hold(jobId: string): Promise<boolean> {
-    const rows = await guarded(
-      () => this.sql`
-        INSERT INTO seedance_job_leases (job_id, holder, expires_at)
-        VALUES (${jobId}, ${this.holder}, now() + ${this.leaseMs} * interval '1 millisecond')
-        ON CONFLICT (job_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-        WHERE seedance_job_leases.holder = excluded.holder OR seedance_job_leases.expires_at <= now()
-        RETURNING job_id`,
+    const rows = await this.db.query(
+      `INSERT INTO seedance_job_leases (job_id, holder, expires_at)
+       VALUES ($1, $2, now() + $3 * interval '1 millisecond')
+       ON CONFLICT (job_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+       WHERE seedance_job_leases.holder = excluded.holder OR seedance_job_leases.expires_at <= now()
+       RETURNING job_id`,
+      [jobId, this.holder, this.leaseMs],
     );
     return rows.length === 1;
   }
 
-  /** Gives up one job's lease, or (no job id) every lease of this host. */
-  async release(jobId?: string): Promise<void> {
-    await guarded(
-      () => this.sql`
-        DELETE FROM seedance_job_leases
-        WHERE holder = ${this.holder} ${jobId === undefined ? this.sql`` : this.sql`AND job_id = ${jobId}`}`,
-    ).catch((error: unknown) => log.debug('ledger: could not give up a lease', { error: describe(error) }));
+  async release(jobId: string): Promise<void> {
+    await this.db
+      .query('DELETE FROM seedance_job_leases WHERE job_id = $1 AND holder = $2', [jobId, this.holder])
+      .catch((error: unknown) => log.debug('ledger: could not give up a lease', { error: describe(error) }));
   }
 
   onChange(changed: (jobId: string) => void): () => void {
     this.listeners.add(changed);
-    // One LISTEN per host, on a connection of its own that the client re-opens (and listens on again) when lost.
-    this.listening ??= this.sql
-      .listen(JOB_CHANNEL, (jobId) => {
-        for (const listener of [...this.listeners]) listener(jobId);
-      })
-      .catch((error: unknown) =>
-        log.warn('ledger: cannot listen for job changes; following jobs by polling the ledger', {
-          error: describe(error),
-        }),
-      );
+    if (this.feed === undefined && this.relisten === undefined) void this.listen();
     return () => {
       this.listeners.delete(changed);
     };
+  }
+
+  /** Gives up every lease of this host and stops listening. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.relisten);
+    await this.feed?.end().catch(() => undefined);
+    await this.db
+      .query('DELETE FROM seedance_job_leases WHERE holder = $1', [this.holder])
+      .catch(() => undefined);
+  }
+
+  private async listen(): Promise<void> {
+    if (this.closed) return;
+    const client = this.db.dedicated();
+    this.feed = client;
+    let lost = false;
+    const onLost = (error?: Error) => {
+      if (lost) return;
+      lost = true;
+      this.feed = undefined;
+      void client.end().catch(() => undefined);
+      if (this.closed) return;
+      // Meanwhile followers look at the ledger on their poll schedule; they only hear of changes later.
+      log.debug('ledger: lost the job change feed; listening again shortly', {
+        error: error === undefined ? 'closed' : describe(error),
+      });
+      this.relisten = setTimeout(() => {
+        this.relisten = undefined;
+        void this.listen();
+      }, RELISTEN_MS);
+      this.relisten.unref();
+    };
+    client.on('error', onLost);
+    client.on('end', () => onLost());
+    client.on('notification', (message) => {
+      if (message.channel !== JOB_CHANNEL || message.payload === undefined) return;
+      for (const listener of [...this.listeners]) listener(message.payload);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${JOB_CHANNEL}`);
+    } catch (error) {
+      onLost(error as Error);
+    }
   }
 }
 
@@ -627,34 +714,37 @@ function validUpdate(update: JobUpdate): JobUpdate {
   return { ...update, creditCost: null };
 }
 
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+]);
+/** node-postgres reports a lost or unobtainable connection in words, without a code. */
+const CONNECTION_MESSAGES =
+  /Connection terminated|connection timeout|timeout exceeded when trying to connect|not queryable|Client was closed/i;
+
 /** Connection failures (refused, reset, closed, the server shutting down) and nothing else. */
 function isConnectionFailure(error: unknown): boolean {
-  const { code } = (error ?? {}) as { code?: unknown };
-  if (typeof code !== 'string') return false;
-  return (
-    code.startsWith('CONNECTION_') ||
-    code === 'CONNECT_TIMEOUT' ||
-    code.startsWith('08') ||
-    [
-      '57P01',
-      '57P02',
-      '57P03',
-      'ECONNREFUSED',
-      'ECONNRESET',
-      'EPIPE',
-      'ETIMEDOUT',
-      'EHOSTUNREACH',
-      'ENOTFOUND',
-    ].includes(code)
-  );
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    // SQLSTATE class 08 (connection exception); 57P01-03: the server shutting down or starting up.
+    if (code.startsWith('08') || ['57P01', '57P02', '57P03'].includes(code) || CONNECTION_CODES.has(code))
+      return true;
+  }
+  if (error instanceof AggregateError) return error.errors.some(isConnectionFailure);
+  return CONNECTION_MESSAGES.test(error.message);
 }
 
 async function guarded<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
-    if (isConnectionFailure(error)) throw new LedgerUnavailableError(error);
-    throw error;
+    if (error instanceof LedgerUnavailableError || !isConnectionFailure(error)) throw error;
+    throw new LedgerUnavailableError(error);
   }
 }
 
@@ -667,6 +757,6 @@ function safeUrl(url: string): URL | undefined {
 }
 
 function describe(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
+  const text = error instanceof Error ? error.message || error.name : String(error);
   return sanitize(text);
 }

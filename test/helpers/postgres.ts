@@ -9,7 +9,7 @@ import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import postgres from 'postgres';
+import pg from 'pg';
 import { inject } from 'vitest';
 
 export const SUPERUSER = 'seedance';
@@ -136,14 +136,20 @@ export async function startPostgres(): Promise<PostgresServer> {
   };
 }
 
+/** Runs `work` on one connection to `url`, closed afterwards. */
+export async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
 /** A fresh database on the server at `adminUrl`, so that test files never see each other's rows. */
 export async function createDatabase(adminUrl: string, name: string): Promise<string> {
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => undefined });
-  try {
-    await admin.unsafe(`CREATE DATABASE "${name}"`);
-  } finally {
-    await admin.end();
-  }
+  await withClient(adminUrl, (admin) => admin.query(`CREATE DATABASE "${name}"`));
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return url.toString();
@@ -160,12 +166,7 @@ export async function testDatabase(): Promise<{ url: string; drop(): Promise<voi
   return {
     url,
     drop: async () => {
-      const admin = postgres(adminUrl, { max: 1, onnotice: () => undefined });
-      try {
-        await admin.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      } finally {
-        await admin.end();
-      }
+      await withClient(adminUrl, (admin) => admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
     },
   };
 }
