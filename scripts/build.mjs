@@ -1,6 +1,11 @@
-// Bundles the CLI into one ESM file, so the binary starts without resolving hundreds of modules.
-import { chmod } from 'node:fs/promises';
+// Bundles the CLI into one ESM file (dist/server.js), so the binary starts without resolving hundreds of modules, and
+// puts before it the launcher (dist/cli.js) that names the Node version needed on a Node too old to load the bundle.
+import { chmod, readFile } from 'node:fs/promises';
 import { build } from 'esbuild';
+
+const pkg = JSON.parse(await readFile('package.json', 'utf8'));
+const requiredNode = /^>=(\d+\.\d+(?:\.\d+)?)$/.exec(pkg.engines.node)?.[1];
+if (requiredNode === undefined) throw new Error(`engines.node must read ">=X.Y", not ${pkg.engines.node}`);
 
 /**
  * The SDK's Server builds an Ajv validator (Ajv, its formats and fast-uri: a fifth of the bundle, and time at every
@@ -25,19 +30,32 @@ const noAjv = {
 
 await build({
   entryPoints: ['src/cli.ts'],
-  outfile: 'dist/cli.js',
+  outfile: 'dist/server.js',
   bundle: true,
   platform: 'node',
   format: 'esm',
-  target: 'node20',
+  target: 'node22',
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: 'none',
   // CommonJS dependencies call require() for Node built-ins; an ESM bundle has to provide it.
   banner: {
-    js: "#!/usr/bin/env node\nimport { createRequire as __seedanceRequire } from 'node:module';\nconst require = __seedanceRequire(import.meta.url);",
+    js: "import { createRequire as __seedanceRequire } from 'node:module';\nconst require = __seedanceRequire(import.meta.url);",
   },
   logLevel: 'warning',
   plugins: [noAjv],
+});
+await build({
+  entryPoints: ['src/launcher.ts'],
+  outfile: 'dist/cli.js',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  // Whatever Node a user has must parse it, to be told which one to install.
+  target: 'node14.8',
+  define: { REQUIRED_NODE: JSON.stringify(requiredNode) },
+  banner: { js: '#!/usr/bin/env node' },
+  legalComments: 'none',
+  logLevel: 'warning',
 });
 await chmod('dist/cli.js', 0o755);

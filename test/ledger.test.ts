@@ -1,24 +1,25 @@
 /**
- * The ledger's rules, held for every store: memory (simulation), the file (the product) and PostgreSQL (several
- * hosts; a database of its own per ledger, on the run's real server). File-only properties follow: reopening, a torn
- * last record, a stale lock, several ledgers on one folder. PostgreSQL's own are in ledger-postgres.test.ts.
+ * The ledger's rules, held for every store: SQLite in memory (simulation), SQLite on a file (the product) and
+ * PostgreSQL (several hosts; a database of its own per ledger, on the run's real server), members and their budgets
+ * included. File-only properties follow (test/ledger-sqlite.test.ts has the rest): reopening, several ledgers on one
+ * file, download claims between processes. PostgreSQL's own are in test/ledger-postgres.test.ts.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WireSeedanceParams, wireBody } from '../src/domain/params.js';
 import { estimate } from '../src/domain/pricing.js';
 import { requestHash } from '../src/domain/request-hash.js';
-import { createMemoryLedger, LEDGER_FILE, openFileLedger } from '../src/ledger/index.js';
+import { LedgerValueError } from '../src/ledger/errors.js';
+import { createMemoryLedger, LEDGER_FILE, openSqliteLedger } from '../src/ledger/index.js';
 import { openPostgresLedger } from '../src/ledger/postgres-store.js';
 import type {
   DownloadedFile,
   JobUpdate,
   Ledger,
   LedgerOptions,
+  MemberScope,
   ReserveRequest,
 } from '../src/ledger/types.js';
 import { testDatabase } from './helpers/postgres.js';
@@ -91,11 +92,14 @@ type Open = (options: LedgerOptions, dir?: string) => Promise<Ledger>;
 
 const stores: [string, Open][] = [
   ['memory', async (options) => createMemoryLedger(options)],
-  ['file', async (options, dir) => openFileLedger(dir ?? (await tempDir()), options)],
+  [
+    'sqlite file',
+    async (options, dir) => openSqliteLedger(join(dir ?? (await tempDir()), LEDGER_FILE), options),
+  ],
   ['postgres', async (options) => openPostgresLedger(await freshDatabase(), options)],
 ];
 
-describe.each(stores)('%s ledger', (_name, openStore) => {
+describe.each(stores)('%s ledger', (name, openStore) => {
   const open = async (options: Partial<LedgerOptions> = {}) => {
     const ledger = await openStore({ budgetLimit: null, period: 'total', ...options });
     ledgers.push(ledger);
@@ -234,7 +238,7 @@ describe.each(stores)('%s ledger', (_name, openStore) => {
     await one.markSubmitted(r.record.key, 'job-1');
     await one.updateJob('job-1', completed());
     expect(await one.claimDownload('job-1')).toEqual({ kind: 'claimed' });
-    // Claims of other owners are held by the file-store tests below, where two ledgers share a folder.
+    // Claims of other owners are held by the file tests below, where two ledgers share a file.
     expect(await one.claimDownload('job-1')).toEqual({ kind: 'claimed' });
     await one.releaseDownload('job-1');
     expect(await one.claimDownload('job-1')).toEqual({ kind: 'claimed' });
@@ -304,20 +308,129 @@ describe.each(stores)('%s ledger', (_name, openStore) => {
     time.advance(3600_000);
     expect(await ledger.getUpload(entry.sha256, 'image')).toBeUndefined();
   });
+
+  it('is healthy when it can be used', async () => {
+    const ledger = await open();
+    expect(await ledger.health()).toMatchObject({
+      ok: true,
+      store: name === 'postgres' ? 'postgres' : 'sqlite',
+    });
+  });
+
+  it("checks a member's own cap with the server-wide one: whichever is tighter refuses, and says which", async () => {
+    const ledger = await open({ budgetLimit: 56 });
+    const alice: MemberScope = { name: 'alice', budgetLimit: 30, period: 'total' };
+    const bob: MemberScope = { name: 'bob', budgetLimit: null, period: 'total' };
+    const a1 = await ledger.reserve(request('alice 1', 5, { member: alice }));
+    expect(a1).toMatchObject({
+      kind: 'reserved',
+      record: { member: 'alice' },
+      budget: { reserved: 20, remaining: 36 },
+      memberBudget: { limit: 30, reserved: 20, remaining: 10 },
+    });
+    expect(await ledger.reserve(request('alice 2', 5, { member: alice }))).toMatchObject({
+      kind: 'over_budget',
+      scope: 'member',
+      needed: 20,
+      budget: { limit: 30, remaining: 10 },
+    });
+    expect(await ledger.reserve(request('bob 1', 5, { member: bob }))).toMatchObject({ kind: 'reserved' });
+    expect(await ledger.reserve(request('bob 2', 5, { member: bob }))).toMatchObject({
+      kind: 'over_budget',
+      scope: 'server',
+      budget: { limit: 56, reserved: 40, remaining: 16 },
+    });
+    // The machine's owner (no member) has only the server-wide cap.
+    expect(await ledger.reserve(request('owner 1', 4))).toMatchObject({
+      kind: 'reserved',
+      memberBudget: null,
+    });
+    expect(await ledger.budget(alice)).toMatchObject({ limit: 30, spent: 0, reserved: 20, remaining: 10 });
+    expect(await ledger.budget(bob)).toMatchObject({ limit: null, reserved: 20, remaining: null });
+    expect(await ledger.budget()).toMatchObject({ limit: 56, reserved: 56, remaining: 0 });
+  });
+
+  it("attaches only to the same member's identical request, and keeps two members' equal keys apart", async () => {
+    const ledger = await open();
+    const alice: MemberScope = { name: 'alice', budgetLimit: null, period: 'total' };
+    const bob: MemberScope = { name: 'bob', budgetLimit: null, period: 'total' };
+    const a = await ledger.reserve(request('same words', 5, { member: alice }));
+    if (a.kind !== 'reserved') throw new Error('expected a reservation');
+    await ledger.markSubmitted(a.record.key, 'job-a');
+    expect(await ledger.reserve(request('same words', 5, { member: alice }))).toMatchObject({
+      kind: 'attached',
+      record: { jobId: 'job-a' },
+    });
+    expect(await ledger.reserve(request('same words', 5, { member: bob }))).toMatchObject({
+      kind: 'reserved',
+      record: { member: 'bob' },
+    });
+    const ak = await ledger.reserve(request('keyed', 5, { member: alice, key: 'k-1' }));
+    const bk = await ledger.reserve(request('other words', 5, { member: bob, key: 'k-1' }));
+    if (ak.kind !== 'reserved' || bk.kind !== 'reserved') throw new Error('expected two reservations');
+    expect(ak.record.key).not.toBe(bk.record.key);
+    expect(ak.record.key.endsWith('k-1')).toBe(true);
+    expect(ak.record.key.length).toBeLessThanOrEqual('k-1'.length + 20);
+  });
+
+  it('lists and finds a member its own jobs only', async () => {
+    const ledger = await open();
+    const alice: MemberScope = { name: 'alice', budgetLimit: null, period: 'total' };
+    const a = await ledger.reserve(request('hers', 5, { member: alice }));
+    const o = await ledger.reserve(request('mine'));
+    if (a.kind !== 'reserved' || o.kind !== 'reserved') throw new Error('expected reservations');
+    await ledger.markSubmitted(a.record.key, 'job-a');
+    await ledger.markSubmitted(o.record.key, 'job-o');
+    expect((await ledger.list({ limit: 10, member: 'alice' })).records.map((r) => r.jobId)).toEqual([
+      'job-a',
+    ]);
+    expect((await ledger.list({ limit: 10, member: '' })).records.map((r) => r.jobId)).toEqual(['job-o']);
+    expect((await ledger.list({ limit: 10 })).records).toHaveLength(2);
+    expect(await ledger.findByJobId('job-o', 'alice')).toBeUndefined();
+    expect(await ledger.findByJobId('job-a', 'alice')).toMatchObject({ member: 'alice' });
+    expect(await ledger.recordDiscovered('job-z', processing(), 'alice')).toMatchObject({ member: 'alice' });
+  });
+
+  it('refuses an amount that is negative, fractional or not a number, and the budget stays as it was', async () => {
+    const ledger = await open({ budgetLimit: 100 });
+    const r = await ledger.reserve(request('counted'));
+    if (r.kind !== 'reserved') throw new Error('expected a reservation');
+    await ledger.markSubmitted(r.record.key, 'job-1');
+    for (const creditCost of [
+      -100_000,
+      1.5,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      'abc' as unknown as number,
+    ]) {
+      await expect(ledger.updateJob('job-1', { ...processing(), creditCost })).rejects.toBeInstanceOf(
+        LedgerValueError,
+      );
+    }
+    const bad = request('bad estimate');
+    for (const credits of [-1, 2.5, Number.NaN]) {
+      await expect(ledger.reserve({ ...bad, estimate: { ...bad.estimate, credits } })).rejects.toBeInstanceOf(
+        LedgerValueError,
+      );
+    }
+    expect(await ledger.budget()).toMatchObject({ spent: 0, reserved: 20, remaining: 80 });
+    expect((await ledger.findByJobId('job-1'))?.charged).toBeNull();
+  });
 });
 
-describe('file ledger on disk', () => {
+describe('SQLite ledger on a file', () => {
   const options: LedgerOptions = { budgetLimit: 100, period: 'total' };
+  const at = async () => join(await tempDir(), LEDGER_FILE);
 
   it('keeps every record across a reopen', async () => {
-    const dir = await tempDir();
-    const a = await openFileLedger(dir, options);
+    const path = await at();
+    const a = openSqliteLedger(path, options);
     const r = await a.reserve(request('durable'));
     if (r.kind !== 'reserved') throw new Error('expected a reservation');
     await a.markSubmitted(r.record.key, 'job-1');
     await a.updateJob('job-1', completed(20));
     await a.close();
-    const b = await openFileLedger(dir, options);
+    const b = openSqliteLedger(path, options);
     ledgers.push(b);
     expect(await b.findByJobId('job-1')).toMatchObject({
       status: 'COMPLETED',
@@ -327,64 +440,10 @@ describe('file ledger on disk', () => {
     expect(await b.budget()).toMatchObject({ spent: 20, remaining: 80 });
   });
 
-  it('reads a file cut mid-record with every complete record intact, and cuts the torn tail on the next write', async () => {
-    const dir = await tempDir();
-    const a = await openFileLedger(dir, options);
-    for (const prompt of ['one', 'two', 'three']) await a.reserve(request(prompt));
-    await a.close();
-    const path = join(dir, LEDGER_FILE);
-    const whole = await readFile(path, 'utf8');
-    const lines = whole.trimEnd().split('\n');
-    expect(lines).toHaveLength(3);
-    // Cut the last record in half: what a kill -9 in the middle of a write leaves.
-    const last = lines[2] ?? '';
-    await writeFile(path, `${lines.slice(0, 2).join('\n')}\n${last.slice(0, Math.floor(last.length / 2))}`);
-
-    const b = await openFileLedger(dir, options);
-    ledgers.push(b);
-    const page = await b.list({ limit: 10 });
-    expect(page.records.map((r) => r.request.prompt).sort()).toEqual(['one', 'two']);
-    await b.reserve(request('four'));
-    const repaired = (await readFile(path, 'utf8')).trimEnd().split('\n');
-    expect(repaired).toHaveLength(3);
-    for (const line of repaired) expect(() => JSON.parse(line)).not.toThrow();
-  });
-
-  it('skips an unreadable line in the middle and keeps the rest', async () => {
-    const dir = await tempDir();
-    const a = await openFileLedger(dir, options);
-    await a.reserve(request('before'));
-    await appendFile(
-      join(dir, LEDGER_FILE),
-      '{"v":1,"type":"reserved","record":\n{"v":99,"type":"reserved"}\n',
-    );
-    await a.reserve(request('after'));
-    await a.close();
-    const b = await openFileLedger(dir, options);
-    ledgers.push(b);
-    expect((await b.list({ limit: 10 })).records.map((r) => r.request.prompt).sort()).toEqual([
-      'after',
-      'before',
-    ]);
-  });
-
-  it('breaks a lock left by a process that is gone', async () => {
-    const dir = await tempDir();
-    await writeFile(
-      join(dir, 'ledger.lock'),
-      JSON.stringify({ pid: 2 ** 22 + 12345, host: (await import('node:os')).hostname(), nonce: 'x' }),
-    );
-    const ledger = await openFileLedger(dir, options);
-    ledgers.push(ledger);
-    expect((await ledger.reserve(request('after a crash'))).kind).toBe('reserved');
-  });
-
-  it('shares one budget between ledgers on one folder: of many racing reservations exactly the affordable ones pass', async () => {
-    const dir = await tempDir();
-    const shared = await Promise.all(
-      [1, 2, 3, 4].map((n) =>
-        openFileLedger(dir, { ...options, owner: `${n}@host`, isOwnerAlive: () => true }),
-      ),
+  it('shares one budget between ledgers on one file: of many racing reservations exactly the affordable ones pass', async () => {
+    const path = await at();
+    const shared = [1, 2, 3, 4].map((n) =>
+      openSqliteLedger(path, { ...options, owner: `${n}@host`, isOwnerAlive: () => true }),
     );
     ledgers.push(...shared);
     const outcomes = await Promise.all(
@@ -395,12 +454,10 @@ describe('file ledger on disk', () => {
     expect(await shared[0]?.budget()).toMatchObject({ reserved: 100, remaining: 0 });
   });
 
-  it('lets only one of two ledgers on one folder download a job; the other sees it busy, then done', async () => {
-    const dir = await tempDir();
-    const [one, two] = await Promise.all(
-      ['1@host', '2@host'].map((owner) =>
-        openFileLedger(dir, { ...options, owner, isOwnerAlive: () => true }),
-      ),
+  it('lets only one of two ledgers on one file download a job; the other sees it busy, then done', async () => {
+    const path = await at();
+    const [one, two] = ['1@host', '2@host'].map((owner) =>
+      openSqliteLedger(path, { ...options, owner, isOwnerAlive: () => true }),
     );
     if (one === undefined || two === undefined) throw new Error('two ledgers expected');
     ledgers.push(one, two);
@@ -416,8 +473,8 @@ describe('file ledger on disk', () => {
     expect(await loser.claimDownload('job-1')).toEqual({ kind: 'done', files: [VIDEO_FILE] });
   });
 
-  it('takes over a download claim whose owner died or whose lease ran out', async () => {
-    const dir = await tempDir();
+  it("takes over another host's download claim when its owner died or its lease ran out", async () => {
+    const path = await at();
     const time = clock();
     const alive = new Set(['1@host', '2@host']);
     const common = {
@@ -426,8 +483,8 @@ describe('file ledger on disk', () => {
       downloadLeaseMs: 60_000,
       isOwnerAlive: (o: string) => alive.has(o),
     };
-    const one = await openFileLedger(dir, { ...common, owner: '1@host' });
-    const two = await openFileLedger(dir, { ...common, owner: '2@host' });
+    const one = openSqliteLedger(path, { ...common, owner: '1@host' });
+    const two = openSqliteLedger(path, { ...common, owner: '2@host' });
     ledgers.push(one, two);
     const r = await one.reserve(request('claimed then abandoned'));
     if (r.kind !== 'reserved') throw new Error('expected a reservation');
@@ -440,40 +497,28 @@ describe('file ledger on disk', () => {
     alive.delete('2@host');
     expect(await one.claimDownload('job-1')).toEqual({ kind: 'claimed' });
   });
-});
 
-describe('file ledger shared by real processes', () => {
-  const WORKER = new URL('./helpers/ledger-worker.ts', import.meta.url).pathname;
-
-  function worker(dir: string, name: string, count: number) {
-    const child = spawn(process.execPath, ['--import', 'tsx', WORKER, dir, '50', name, String(count)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const lines: string[] = [];
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => lines.push(...chunk.split('\n').filter((l) => l !== '')));
-    return { child, lines, exited: once(child, 'exit') };
-  }
-
-  it('four processes racing for 50 credits reserve exactly 50, even with a fifth killed mid-write', async () => {
-    const dir = await tempDir();
-    const victim = worker(dir, 'victim', 1000);
-    const racers = ['a', 'b', 'c', 'd'].map((name) => worker(dir, name, 30));
-    // Kill the victim while it is busy writing: somewhere inside a reservation, a lock or an append.
-    await new Promise<void>((resolve) => victim.child.stdout.once('data', () => resolve()));
-    victim.child.kill('SIGKILL');
-    await Promise.all([victim.exited, ...racers.map((r) => r.exited)]);
-
-    const ledger = await openFileLedger(dir, { budgetLimit: 50, period: 'total' });
-    ledgers.push(ledger);
-    const records = (await ledger.list({ limit: 1000 })).records;
-    const printed = racers.flatMap((r) => r.lines);
-    expect(printed).toHaveLength(120);
-    expect(records).toHaveLength(50);
-    expect(await ledger.budget()).toMatchObject({ reserved: 50, remaining: 0 });
-    expect(printed.filter((l) => l === 'reserved').length).toBeLessThanOrEqual(50);
-    expect(printed.every((l) => l === 'reserved' || l === 'over_budget')).toBe(true);
-    const lines = (await readFile(join(dir, LEDGER_FILE), 'utf8')).split('\n').filter((l) => l !== '');
-    for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
+  it("holds a live process of this host's download claim whatever the clocks say, and frees a dead one's", async () => {
+    const path = await at();
+    const host = (await import('node:os')).hostname();
+    const holder = `${process.pid}@${host}`;
+    const ahead = clock('2026-11-24T13:00:00.000Z');
+    const one = openSqliteLedger(path, { ...options, owner: holder, downloadLeaseMs: 60_000 });
+    // An hour ahead, and the claimant's lease long over by its clock: the claim still holds, its owner lives.
+    const two = openSqliteLedger(path, { ...options, owner: `2@${host}`, now: ahead.now });
+    ledgers.push(one, two);
+    const r = await one.reserve(request('downloaded once'));
+    if (r.kind !== 'reserved') throw new Error('expected a reservation');
+    await one.markSubmitted(r.record.key, 'job-1');
+    await one.updateJob('job-1', completed());
+    expect(await one.claimDownload('job-1')).toEqual({ kind: 'claimed' });
+    ahead.advance(24 * 3600_000);
+    expect(await two.claimDownload('job-1')).toEqual({ kind: 'busy' });
+    // A pid that is gone: its claim is free at once.
+    const gone = openSqliteLedger(path, { ...options, owner: `${2 ** 22 + 12345}@${host}` });
+    ledgers.push(gone);
+    await one.releaseDownload('job-1');
+    expect(await gone.claimDownload('job-1')).toEqual({ kind: 'claimed' });
+    expect(await two.claimDownload('job-1')).toEqual({ kind: 'claimed' });
   });
 });

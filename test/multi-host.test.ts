@@ -99,7 +99,7 @@ async function untilLedger(url: string, done: (rows: Row[]) => boolean): Promise
       const look = () => {
         looking = looking.then(async () => {
           const { rows } = await client.query<Row>(
-            'SELECT job_id, status, charged, downloads, owner FROM seedance_jobs WHERE job_id IS NOT NULL ORDER BY job_id',
+            'SELECT job_id, status, charged::float8 AS charged, downloads, owner FROM seedance_jobs WHERE job_id IS NOT NULL ORDER BY job_id',
           );
           if (done(rows)) resolve(rows);
         }, reject);

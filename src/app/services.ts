@@ -4,6 +4,7 @@
  * lives in memory (the simulator's jobs die with the process, so they must not outlive it in a ledger either).
  */
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { AccountCache } from '../apiframe/account.js';
 import { ApiframeClient } from '../apiframe/client.js';
 import { BACKOFF } from '../apiframe/http.js';
@@ -16,7 +17,7 @@ import { AssetService } from '../inputs/assets.js';
 import { realDirs } from '../inputs/local-files.js';
 import { JobService } from '../jobs/service.js';
 import { DEFAULT_POLL, type PollSchedule } from '../jobs/watcher.js';
-import { createMemoryLedger, openFileLedger } from '../ledger/index.js';
+import { createMemoryLedger, LEDGER_FILE, openSqliteLedger } from '../ledger/index.js';
 import type { Ledger, LedgerOptions } from '../ledger/types.js';
 import { type Config, SETTINGS } from './config.js';
 
@@ -70,7 +71,7 @@ export async function loadPrices(config: Config): Promise<PriceTable> {
 
 async function openLedger(config: Config, options: LedgerOptions): Promise<Ledger> {
   if (config.simulate) return createMemoryLedger(options);
-  if (config.ledgerUrl === undefined) return openFileLedger(config.stateDir, options);
+  if (config.ledgerUrl === undefined) return openSqliteLedger(join(config.stateDir, LEDGER_FILE), options);
   // Loaded only here, so that a server on the file ledger never loads the PostgreSQL client.
   const { openPostgresLedger } = await import('../ledger/postgres-store.js');
   return openPostgresLedger(config.ledgerUrl, { ...options, hostLeaseMs: config.hostLeaseSeconds * 1000 });

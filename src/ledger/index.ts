@@ -1,24 +1,17 @@
-/** The two ledgers: a file shared by the user's processes (the product), and memory (simulation, tests). */
-import { openFileStore } from './file-store.js';
-import { type EventStore, ledgerOver } from './ledger.js';
-import { LedgerState } from './state.js';
+/**
+ * The ledgers: SQLite on a file shared by the user's processes (the product), and the same in memory, held by one
+ * process alone (simulation, tests). One implementation, so what the tests prove of one holds for the other.
+ */
+import { IN_MEMORY, openSqliteLedger } from './sqlite.js';
 import type { Ledger, LedgerOptions } from './types.js';
 
-export { LEDGER_FILE } from './file-store.js';
-
-export async function openFileLedger(dir: string, options: LedgerOptions): Promise<Ledger> {
-  return ledgerOver(await openFileStore(dir), options);
-}
+export {
+  LEDGER_FILE,
+  LedgerSchemaTooNewError,
+  openSqliteLedger,
+  type SqliteLedgerOptions,
+} from './sqlite.js';
 
 export function createMemoryLedger(options: LedgerOptions): Ledger {
-  return ledgerOver(memoryStore(), options);
-}
-
-function memoryStore(): EventStore {
-  const state = new LedgerState();
-  return {
-    transact: async (decide) => decide(state).value,
-    read: async (look) => look(state),
-    close: async () => undefined,
-  };
+  return openSqliteLedger(IN_MEMORY, options);
 }

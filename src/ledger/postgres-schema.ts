@@ -19,18 +19,19 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'jobs, download claims, uploads, hosts',
     sql: `
 CREATE TABLE seedance_jobs (
-  key text PRIMARY KEY CHECK (key <> ''),
+  key text PRIMARY KEY CHECK (length(key) BETWEEN 1 AND 512),
+  member text NOT NULL CHECK (length(member) <= 200),
   request_hash text NOT NULL,
   request jsonb NOT NULL CHECK (jsonb_typeof(request) = 'object'),
   estimate jsonb CHECK (estimate IS NULL OR jsonb_typeof(estimate) = 'object'),
   -- The estimate's credits, apart, so that the budget is summed in SQL.
-  estimate_credits double precision CHECK (estimate_credits >= 0 AND estimate_credits < 'Infinity'),
+  estimate_credits bigint CHECK (estimate_credits >= 0),
   created_at timestamptz NOT NULL,
   owner text NOT NULL CHECK (owner <> ''),
   job_id text UNIQUE CHECK (job_id <> ''),
   status text NOT NULL CHECK (status IN ('submitting', 'rejected', 'QUEUED', 'PROCESSING', 'COMPLETED', 'FAILED', 'CANCELLED')),
   progress double precision CHECK (progress >= 0 AND progress <= 100),
-  charged double precision CHECK (charged >= 0 AND charged < 'Infinity'),
+  charged bigint CHECK (charged >= 0),
   refunded boolean NOT NULL,
   failure text,
   result jsonb,
@@ -39,11 +40,13 @@ CREATE TABLE seedance_jobs (
   updated_at timestamptz NOT NULL,
   CHECK ((estimate IS NULL) = (estimate_credits IS NULL)),
   CHECK (discovered OR estimate IS NOT NULL),
-  CHECK (job_id IS NOT NULL OR status IN ('submitting', 'rejected'))
+  -- A job id exactly once Apiframe answered the POST.
+  CHECK ((status IN ('submitting', 'rejected')) = (job_id IS NULL))
 );
 CREATE INDEX seedance_jobs_newest ON seedance_jobs (created_at DESC, key COLLATE "C" DESC);
+CREATE INDEX seedance_jobs_member_newest ON seedance_jobs (member, created_at DESC, key COLLATE "C" DESC);
 CREATE INDEX seedance_jobs_status ON seedance_jobs (status, created_at DESC, key COLLATE "C" DESC);
-CREATE INDEX seedance_jobs_request ON seedance_jobs (request_hash, created_at DESC) WHERE NOT discovered;
+CREATE INDEX seedance_jobs_request ON seedance_jobs (member, request_hash, created_at DESC) WHERE NOT discovered;
 CREATE INDEX seedance_jobs_open ON seedance_jobs (owner) WHERE status IN ('submitting', 'QUEUED', 'PROCESSING');
 
 -- One row, locked by every reservation: the budget check and the new record are one step across all hosts.

@@ -13,33 +13,37 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Client, Pool, PoolClient, QueryResultRow } from 'pg';
-import { SeedanceError } from '../core/errors.js';
 import { log } from '../core/log.js';
 import { registerSecret, sanitize } from '../core/redact.js';
 import { MODEL } from '../domain/params.js';
-import { currentOwner, isProcessAlive, UnknownRecordError } from './ledger.js';
+import { LedgerUnavailableError, UnknownRecordError } from './errors.js';
 import { JOB_CHANNEL, MIGRATION_LOCK, MIGRATIONS } from './postgres-schema.js';
 import {
+  applyJobUpdate,
+  credits,
+  currentOwner,
   decodeCursor,
   encodeCursor,
-  type LedgerEvent,
-  LedgerState,
-  newRecord,
+  isProcessAlive,
+  memberKey,
   periodStart,
-} from './state.js';
-import type {
-  BudgetSnapshot,
-  DownloadClaim,
-  DownloadedFile,
-  JobLeases,
-  JobRecord,
-  JobUpdate,
-  Ledger,
-  LedgerOptions,
-  ListQuery,
-  ReserveOutcome,
-  ReserveRequest,
-  UploadCacheEntry,
+} from './rules.js';
+import {
+  type BudgetSnapshot,
+  type DownloadClaim,
+  type DownloadedFile,
+  type JobLeases,
+  type JobRecord,
+  type JobUpdate,
+  type Ledger,
+  type LedgerHealth,
+  type LedgerOptions,
+  type ListQuery,
+  LOCAL_MEMBER,
+  type MemberScope,
+  type ReserveOutcome,
+  type ReserveRequest,
+  type UploadCacheEntry,
 } from './types.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -50,20 +54,9 @@ const OPEN = ['submitting', 'QUEUED', 'PROCESSING'];
 /** How soon the change feed tries again after losing its connection. */
 const RELISTEN_MS = 1_000;
 
-/** The shared ledger cannot be reached: nothing was decided, and nothing was sent upstream. */
-export class LedgerUnavailableError extends SeedanceError {
-  constructor(cause: unknown) {
-    super(
-      'ledger_unavailable',
-      `The shared ledger (PostgreSQL) could not be reached: ${describe(cause)}. Nothing was submitted or charged.`,
-      {
-        recovery:
-          'Call again in a few seconds: the server reconnects by itself, and an identical call never pays twice. If it persists, ask the user to check the database named by SEEDANCE_LEDGER_URL.',
-        cause,
-      },
-    );
-  }
-}
+/** The fix for a database that cannot be reached, in words fit for the user. */
+const UNREACHABLE_FIX =
+  'Check that the PostgreSQL server named by SEEDANCE_LEDGER_URL runs and accepts this host; the server reconnects by itself, and an identical call never pays twice.';
 
 export interface PostgresLedgerOptions extends LedgerOptions {
   /** How long a host counts as alive after its last renewal (15 s); its jobs are taken over after that. */
@@ -74,6 +67,11 @@ export interface PostgresLedgerOptions extends LedgerOptions {
 type Query = <R extends QueryResultRow>(text: string, values?: unknown[]) => Promise<R[]>;
 
 /** A ledger on the PostgreSQL database at `url`, with its schema brought up to date first. */
+/**
+ * A ledger on the PostgreSQL database at `url`. Its schema is brought up to date on first use; a database that
+ * cannot be reached does not stop the server: every call says so (LedgerUnavailableError, as does health()) and the
+ * next call tries again.
+ */
 export async function openPostgresLedger(url: string, options: PostgresLedgerOptions): Promise<Ledger> {
   // The password never appears in a log or a result, whether it came in the URL or in PGPASSWORD.
   registerSecret(safeUrl(url)?.password || undefined);
@@ -87,16 +85,19 @@ export async function openPostgresLedger(url: string, options: PostgresLedgerOpt
   const pool = new pg.Pool({ ...config, max: 10, idleTimeoutMillis: 30_000 });
   // An idle connection that the server closes (a restart) is dropped from the pool; the next call opens another.
   pool.on('error', (error) => log.debug('ledger: an idle connection was lost', { error: describe(error) }));
-  const db = new Database(pool, () => new pg.Client(config));
-  try {
-    await migrate(db);
-    const ledger = new PostgresLedger(db, options);
-    await ledger.start();
-    return ledger;
-  } catch (error) {
-    await pool.end().catch(() => undefined);
-    throw error;
-  }
+  const ledger = new PostgresLedger(new Database(pool, () => new pg.Client(config)), where(url), options);
+  await ledger.ready().catch((error: unknown) => {
+    if (!(error instanceof LedgerUnavailableError)) throw error;
+    log.warn('ledger: cannot be used', { problem: error.problem });
+  });
+  return ledger;
+}
+
+/** Where the ledger is, for health(): host, port and database, never the password. */
+function where(url: string): string {
+  const parsed = safeUrl(url);
+  if (parsed === undefined) return 'postgres (URL not shown)';
+  return `postgres://${parsed.hostname || process.env.PGHOST || 'localhost'}${parsed.port ? `:${parsed.port}` : ''}${parsed.pathname}`;
 }
 
 /** The pool, with every failure to reach the server turned into LedgerUnavailableError. */
@@ -153,10 +154,9 @@ function migrate(db: Database): Promise<number[]> {
     const newest = Math.max(0, ...done);
     const known = MIGRATIONS.at(-1)?.version ?? 0;
     if (newest > known) {
-      throw new SeedanceError(
-        'ledger_schema',
-        `The shared ledger's schema is version ${newest}, newer than this server knows (${known}).`,
-        { recovery: 'Upgrade seedance-mcp on this host to the version the other hosts run.' },
+      throw new LedgerUnavailableError(
+        `the shared ledger's schema is version ${newest}, newer than this seedance-mcp knows (${known})`,
+        'Upgrade seedance-mcp on this host to the version the other hosts run.',
       );
     }
     const applied: number[] = [];
@@ -176,6 +176,7 @@ function migrate(db: Database): Promise<number[]> {
 
 interface JobRow {
   key: string;
+  member: string;
   request_hash: string;
   request: JobRecord['request'];
   estimate: JobRecord['estimate'];
@@ -184,7 +185,7 @@ interface JobRow {
   job_id: string | null;
   status: JobRecord['status'];
   progress: number | null;
-  charged: number | null;
+  charged: string | null;
   refunded: boolean;
   failure: string | null;
   result: JobRecord['result'];
@@ -196,6 +197,7 @@ interface JobRow {
 function toRecord(row: JobRow): JobRecord {
   return {
     key: row.key,
+    member: row.member,
     requestHash: row.request_hash,
     request: row.request,
     estimate: row.estimate,
@@ -204,7 +206,8 @@ function toRecord(row: JobRow): JobRecord {
     jobId: row.job_id,
     status: row.status,
     progress: row.progress,
-    charged: row.charged,
+    // bigint comes back as text; the schema keeps it a whole number of credits, at least 0.
+    charged: row.charged === null ? null : Number(row.charged),
     refunded: row.refunded,
     failure: row.failure,
     result: row.result,
@@ -214,6 +217,8 @@ function toRecord(row: JobRow): JobRecord {
   };
 }
 
+const SERVER_SCOPE = null;
+
 class PostgresLedger implements Ledger {
   readonly leases: PostgresJobLeases;
   private readonly now: () => Date;
@@ -221,10 +226,12 @@ class PostgresLedger implements Ledger {
   private readonly isOwnerAlive: (owner: string) => boolean;
   private readonly hostLeaseMs: number;
   private heartbeat: NodeJS.Timeout | undefined;
+  private started: Promise<void> | undefined;
   private closed = false;
 
   constructor(
     private readonly db: Database,
+    private readonly location: string,
     private readonly options: PostgresLedgerOptions,
   ) {
     this.now = options.now ?? (() => new Date());
@@ -234,14 +241,23 @@ class PostgresLedger implements Ledger {
     this.leases = new PostgresJobLeases(db, this.owner, this.hostLeaseMs);
   }
 
-  async start(): Promise<void> {
-    await this.renew();
-    this.heartbeat = setInterval(() => {
-      this.renew().catch((error: unknown) =>
-        log.warn('ledger: could not renew this host’s lease', { error: describe(error) }),
-      );
-    }, this.hostLeaseMs / 3);
-    this.heartbeat.unref();
+  /** Migrates and starts this host's lease, once; a failure is tried again on the next call. */
+  ready(): Promise<void> {
+    this.started ??= (async () => {
+      await migrate(this.db);
+      await this.renew();
+      if (this.closed) return;
+      this.heartbeat = setInterval(() => {
+        this.renew().catch((error: unknown) =>
+          log.warn('ledger: could not renew this host’s lease', { error: describe(error) }),
+        );
+      }, this.hostLeaseMs / 3);
+      this.heartbeat.unref();
+    })().catch((error: unknown) => {
+      this.started = undefined;
+      throw error;
+    });
+    return this.started;
   }
 
   private async renew(): Promise<void> {
@@ -252,18 +268,50 @@ class PostgresLedger implements Ledger {
     );
   }
 
-  reserve(request: ReserveRequest): Promise<ReserveOutcome> {
-    return this.db.transaction(async (query) => {
+  private async transaction<T>(work: (query: Query) => Promise<T>): Promise<T> {
+    await this.ready();
+    return this.db.transaction(work);
+  }
+
+  private async query<R extends QueryResultRow>(text: string, values?: unknown[]): Promise<R[]> {
+    await this.ready();
+    return this.db.query<R>(text, values);
+  }
+
+  async reserve(request: ReserveRequest): Promise<ReserveOutcome> {
+    const needed = credits(request.estimate.credits, 'an estimate');
+    const member: MemberScope = request.member ?? {
+      name: LOCAL_MEMBER,
+      budgetLimit: null,
+      period: this.options.period,
+    };
+    const storedKey = request.key === undefined ? undefined : memberKey(member.name, request.key);
+    return this.transaction(async (query) => {
+      // Every reservation locks the one budget row: budget checks, attach and the new record are one step.
       await query('SELECT id FROM seedance_budget_lock WHERE id = 1 FOR UPDATE');
       const now = this.now();
+      const at = now.toISOString();
+      const budgets = async () => ({
+        budget: await this.snapshot(query, SERVER_SCOPE, this.options.budgetLimit, this.options.period, now),
+        memberBudget:
+          request.member === undefined
+            ? null
+            : await this.snapshot(query, member.name, member.budgetLimit, member.period, now),
+      });
+      // The agent's own key names one submission forever; without a known key, an identical live request of the same
+      // member is the same one.
       const keyed =
-        request.key === undefined
+        storedKey === undefined
           ? undefined
-          : (await query<JobRow>('SELECT * FROM seedance_jobs WHERE key = $1', [request.key]))[0];
-      // The agent's own key names one submission forever; without a known key, an identical live request is the same one.
-      const existingRow = keyed ?? (request.newJob ? undefined : await this.identical(query, request, now));
+          : (await query<JobRow>('SELECT * FROM seedance_jobs WHERE key = $1', [storedKey]))[0];
+      const existingRow =
+        keyed ??
+        (request.newJob ? undefined : await this.identical(query, member.name, request.requestHash, now));
       const existing = existingRow === undefined ? undefined : toRecord(existingRow);
-      if (existing !== undefined && existing.requestHash !== request.requestHash) {
+      if (
+        existing !== undefined &&
+        (existing.requestHash !== request.requestHash || existing.member !== member.name)
+      ) {
         return { kind: 'key_conflict', record: existing };
       }
       if (existing !== undefined && existing.status === 'submitting' && existing.jobId === null) {
@@ -274,137 +322,190 @@ class PostgresLedger implements Ledger {
         ]);
         return {
           kind: 'resume',
-          record: { ...existing, owner: this.owner, updatedAt: now.toISOString() },
-          budget: await this.budgetIn(query, now),
+          record: { ...existing, owner: this.owner, updatedAt: at },
+          ...(await budgets()),
         };
       }
       if (existing !== undefined && existing.status !== 'rejected') {
-        return { kind: 'attached', record: existing, budget: await this.budgetIn(query, now) };
+        return { kind: 'attached', record: existing, ...(await budgets()) };
       }
       // A new reservation, or a key whose earlier POST was refused: that one cost nothing, so it may be tried again.
-      const before = await this.budgetIn(query, now);
-      const credits = validCredits(request.estimate.credits);
-      if (before.remaining !== null && credits > before.remaining) {
-        return { kind: 'over_budget', budget: before, needed: credits };
+      const before = await budgets();
+      if (before.budget.remaining !== null && needed > before.budget.remaining) {
+        return { kind: 'over_budget', budget: before.budget, needed, scope: 'server' };
       }
-      const record = newRecord({
-        key: existing?.key ?? request.key ?? this.options.makeKey?.() ?? `seedance-mcp-${randomUUID()}`,
+      if (before.memberBudget?.remaining != null && needed > before.memberBudget.remaining) {
+        return { kind: 'over_budget', budget: before.memberBudget, needed, scope: 'member' };
+      }
+      if (existing !== undefined) await query('DELETE FROM seedance_jobs WHERE key = $1', [existing.key]);
+      const record: JobRecord = {
+        key: existing?.key ?? storedKey ?? this.options.makeKey?.() ?? `seedance-mcp-${randomUUID()}`,
+        member: member.name,
         requestHash: request.requestHash,
         request: request.request,
         estimate: request.estimate,
+        createdAt: at,
         owner: this.owner,
         jobId: null,
         status: 'submitting',
+        progress: null,
+        charged: null,
+        refunded: false,
+        failure: null,
+        result: null,
+        downloads: [],
         discovered: false,
-        at: now.toISOString(),
-      });
-      await write(query, record);
-      return { kind: 'reserved', record, budget: await this.budgetIn(query, now) };
+        updatedAt: at,
+      };
+      await insert(query, record);
+      return { kind: 'reserved', record, ...(await budgets()) };
     });
   }
 
-  /** The newest identical request still worth attaching to: in flight, or completed within the attach window. */
-  private async identical(query: Query, request: ReserveRequest, now: Date): Promise<JobRow | undefined> {
+  /** The newest identical request of this member still worth attaching to: in flight, or completed recently. */
+  private async identical(
+    query: Query,
+    member: string,
+    requestHash: string,
+    now: Date,
+  ): Promise<JobRow | undefined> {
     const since = new Date(now.getTime() - (this.options.attachWindowMs ?? DAY_MS));
     const rows = await query<JobRow>(
       `SELECT * FROM seedance_jobs
-       WHERE request_hash = $1 AND NOT discovered
-         AND (status = ANY($2::text[]) OR (status = 'COMPLETED' AND updated_at >= $3))
-       ORDER BY created_at DESC LIMIT 1`,
-      [request.requestHash, OPEN, since],
+       WHERE member = $1 AND request_hash = $2 AND NOT discovered
+         AND (status = ANY($3::text[]) OR (status = 'COMPLETED' AND updated_at >= $4))
+       ORDER BY created_at DESC, key COLLATE "C" DESC LIMIT 1`,
+      [member, requestHash, OPEN, since],
     );
     return rows[0];
   }
 
-  budget(): Promise<BudgetSnapshot> {
-    return this.budgetIn(this.db.query, this.now());
+  async budget(member?: MemberScope): Promise<BudgetSnapshot> {
+    await this.ready();
+    const query: Query = (text, values) => this.db.query(text, values);
+    return member === undefined
+      ? this.snapshot(query, SERVER_SCOPE, this.options.budgetLimit, this.options.period, this.now())
+      : this.snapshot(query, member.name, member.budgetLimit, member.period, this.now());
   }
 
-  private async budgetIn(query: Query, now: Date): Promise<BudgetSnapshot> {
-    const { budgetLimit: limit, period } = this.options;
+  /** A budget's figures for the period `now` falls in: the server's (member null), or one member's. */
+  private async snapshot(
+    query: Query,
+    member: string | null,
+    limit: number | null,
+    period: MemberScope['period'],
+    now: Date,
+  ): Promise<BudgetSnapshot> {
     const start = periodStart(period, now);
-    const [totals] = await query<{ spent: number; reserved: number }>(
+    const [totals] = await query<{ spent: string; reserved: string }>(
       `SELECT
-         coalesce(sum(coalesce(charged, estimate_credits, 0)) FILTER (WHERE status = 'COMPLETED'), 0)::float8 AS spent,
-         coalesce(sum(coalesce(charged, estimate_credits, 0)) FILTER (WHERE status = ANY($1::text[])), 0)::float8
-           AS reserved
+         coalesce(sum(coalesce(charged, estimate_credits)) FILTER (WHERE status = 'COMPLETED'), 0) AS spent,
+         coalesce(sum(coalesce(charged, estimate_credits)) FILTER (WHERE status = ANY($1::text[])), 0) AS reserved
        FROM seedance_jobs
-       WHERE NOT discovered AND ($2::timestamptz IS NULL OR created_at >= $2)`,
-      [OPEN, start],
+       WHERE NOT discovered AND ($2::timestamptz IS NULL OR created_at >= $2)
+         AND ($3::text IS NULL OR member = $3)`,
+      [OPEN, start, member],
     );
-    const spent = totals?.spent ?? 0;
-    const reserved = totals?.reserved ?? 0;
+    const spent = Number(totals?.spent);
+    const reserved = Number(totals?.reserved);
+    // Fail closed: a budget that cannot be computed refuses to spend rather than allow it.
+    if (!Number.isSafeInteger(spent) || !Number.isSafeInteger(reserved) || spent < 0 || reserved < 0) {
+      throw new LedgerUnavailableError(
+        `the budget cannot be computed from ${this.location}: spent ${String(totals?.spent)}, reserved ${String(totals?.reserved)}`,
+        'Inspect the seedance_jobs table of that database.',
+      );
+    }
     return {
       limit,
       period,
-      periodStart: start === null ? null : start.toISOString(),
+      periodStart: start,
       spent,
       reserved,
       remaining: limit === null ? null : Math.max(0, limit - spent - reserved),
     };
   }
 
+  async health(): Promise<LedgerHealth> {
+    const at = { store: 'postgres', location: this.location };
+    try {
+      await this.query('SELECT 1');
+      return { ok: true, ...at };
+    } catch (error) {
+      if (error instanceof LedgerUnavailableError)
+        return { ok: false, ...at, problem: error.problem, fix: error.fix };
+      throw error;
+    }
+  }
+
   markSubmitted(key: string, jobId: string): Promise<JobRecord> {
-    return this.db.transaction((query) =>
-      change(query, key, `key ${key}`, { type: 'submitted', key, jobId, at: this.at() }),
-    );
+    return this.transaction(async (query) => {
+      const record = await locked(query, 'key', key);
+      if (record.jobId === jobId) return record;
+      // get_video may have found the job upstream before its POST was answered here: the submission is its record.
+      await query('DELETE FROM seedance_jobs WHERE job_id = $1 AND discovered', [jobId]);
+      const status =
+        record.status === 'submitting' || record.status === 'rejected' ? 'QUEUED' : record.status;
+      return save(query, record, { ...record, jobId, status, updatedAt: this.at() });
+    });
   }
 
   markRejected(key: string, reason: string): Promise<JobRecord> {
-    return this.db.transaction((query) =>
-      change(query, key, `key ${key}`, { type: 'rejected', key, reason, at: this.at() }),
-    );
+    return this.transaction(async (query) => {
+      const record = await locked(query, 'key', key);
+      if (record.status !== 'submitting') return record;
+      return save(query, record, { ...record, status: 'rejected', failure: reason, updatedAt: this.at() });
+    });
   }
 
   updateJob(jobId: string, update: JobUpdate): Promise<JobRecord> {
-    return this.db.transaction(async (query) =>
-      change(query, await keyOf(query, jobId), `job ${jobId}`, {
-        type: 'job',
-        jobId,
-        update: validUpdate(update),
-        at: this.at(),
-      }),
-    );
+    return this.transaction(async (query) => {
+      const record = await locked(query, 'job_id', jobId);
+      return save(query, record, applyJobUpdate(record, update, this.at()));
+    });
   }
 
-  recordDiscovered(jobId: string, update: JobUpdate): Promise<JobRecord> {
-    return this.db.transaction(async (query) => {
+  recordDiscovered(jobId: string, update: JobUpdate, member = LOCAL_MEMBER): Promise<JobRecord> {
+    return this.transaction(async (query) => {
       const at = this.at();
-      const record = newRecord({
-        key: `discovered-${jobId}`,
-        requestHash: '',
-        request: { model: MODEL, prompt: update.prompt ?? '' },
-        estimate: null,
-        owner: this.owner,
-        jobId,
-        status: 'QUEUED',
-        discovered: true,
-        at,
-      });
-      await write(query, record, true);
-      return change(query, await keyOf(query, jobId), `job ${jobId}`, {
-        type: 'job',
-        jobId,
-        update: validUpdate(update),
-        at,
-      });
+      await insert(
+        query,
+        {
+          key: `discovered-${jobId}`,
+          member,
+          requestHash: '',
+          request: { model: MODEL, prompt: update.prompt ?? '' },
+          estimate: null,
+          createdAt: at,
+          owner: this.owner,
+          jobId,
+          status: 'QUEUED',
+          progress: null,
+          charged: null,
+          refunded: false,
+          failure: null,
+          result: null,
+          downloads: [],
+          discovered: true,
+          updatedAt: at,
+        },
+        true,
+      );
+      const record = await locked(query, 'job_id', jobId);
+      return save(query, record, applyJobUpdate(record, update, at));
     });
   }
 
   claimDownload(jobId: string): Promise<DownloadClaim> {
-    return this.db.transaction(async (query) => {
-      await query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`seedance-download:${jobId}`]);
-      const [job] = await query<{ downloads: DownloadedFile[] }>(
-        'SELECT downloads FROM seedance_jobs WHERE job_id = $1',
-        [jobId],
-      );
-      if (job !== undefined && job.downloads.length > 0) return { kind: 'done', files: job.downloads };
+    return this.transaction(async (query) => {
+      const record = await locked(query, 'job_id', jobId);
+      if (record.downloads.length > 0) return { kind: 'done', files: record.downloads };
       const [held] = await query<{ owner: string; live: boolean }>(
         `SELECT c.owner, c.until > now() AND EXISTS (
            SELECT 1 FROM seedance_hosts h WHERE h.owner = c.owner AND h.alive_until > now()) AS live
          FROM seedance_download_claims c WHERE c.job_id = $1`,
         [jobId],
       );
+      // Another host's claim holds while its lease runs (the database's clock) and that host renews its own.
       if (held !== undefined && held.owner !== this.owner && held.live && this.isOwnerAlive(held.owner)) {
         return { kind: 'busy' };
       }
@@ -419,56 +520,61 @@ class PostgresLedger implements Ledger {
   }
 
   recordDownload(jobId: string, files: DownloadedFile[]): Promise<JobRecord> {
-    return this.db.transaction(async (query) => {
+    for (const file of files) credits(file.bytes, 'a file size');
+    return this.transaction(async (query) => {
+      const record = await locked(query, 'job_id', jobId);
       await query('DELETE FROM seedance_download_claims WHERE job_id = $1', [jobId]);
-      return change(query, await keyOf(query, jobId), `job ${jobId}`, {
-        type: 'downloaded',
-        jobId,
-        files,
-        at: this.at(),
+      return save(query, record, {
+        ...record,
+        downloads: files.map((f) => ({ ...f })),
+        updatedAt: this.at(),
       });
     });
   }
 
   async releaseDownload(jobId: string): Promise<void> {
-    await this.db.query('DELETE FROM seedance_download_claims WHERE job_id = $1 AND owner = $2', [
+    await this.query('DELETE FROM seedance_download_claims WHERE job_id = $1 AND owner = $2', [
       jobId,
       this.owner,
     ]);
   }
 
-  async findByJobId(jobId: string): Promise<JobRecord | undefined> {
-    const [row] = await this.db.query<JobRow>('SELECT * FROM seedance_jobs WHERE job_id = $1', [jobId]);
+  async findByJobId(jobId: string, member?: string): Promise<JobRecord | undefined> {
+    const [row] = await this.query<JobRow>(
+      'SELECT * FROM seedance_jobs WHERE job_id = $1 AND ($2::text IS NULL OR member = $2)',
+      [jobId, member ?? null],
+    );
     return row === undefined ? undefined : toRecord(row);
   }
 
   async findByKey(key: string): Promise<JobRecord | undefined> {
-    const [row] = await this.db.query<JobRow>('SELECT * FROM seedance_jobs WHERE key = $1', [key]);
+    const [row] = await this.query<JobRow>('SELECT * FROM seedance_jobs WHERE key = $1', [key]);
     return row === undefined ? undefined : toRecord(row);
   }
 
-  /** Newest first; the cursor is the last record's (createdAt, key), as in the other ledgers. */
+  /** Newest first; the cursor is the last record's (createdAt, key), as in the SQLite ledger. */
   async list(query: ListQuery): Promise<{ records: JobRecord[]; nextCursor: string | null }> {
     const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-    const rows = await this.db.query<JobRow>(
+    const limit = Math.max(1, Math.floor(query.limit));
+    const rows = await this.query<JobRow>(
       `SELECT * FROM seedance_jobs
-       WHERE ($1::text IS NULL OR status = $1)
-         AND ($2::timestamptz IS NULL OR created_at < $2 OR (created_at = $2 AND key COLLATE "C" < $3))
+       WHERE ($1::text IS NULL OR member = $1) AND ($2::text IS NULL OR status = $2)
+         AND ($3::timestamptz IS NULL OR created_at < $3 OR (created_at = $3 AND key COLLATE "C" < $4))
        ORDER BY created_at DESC, key COLLATE "C" DESC
-       LIMIT $4`,
+       LIMIT $5`,
       [
+        query.member ?? null,
         query.status ?? null,
         after === undefined ? null : new Date(after.createdAt),
         after?.key ?? null,
-        query.limit + 1,
+        limit + 1,
       ],
     );
-    const records = rows.slice(0, query.limit).map(toRecord);
+    const records = rows.slice(0, limit).map(toRecord);
     const last = records.at(-1);
     return {
       records,
-      nextCursor:
-        rows.length > query.limit && last !== undefined ? encodeCursor(last.createdAt, last.key) : null,
+      nextCursor: rows.length > limit && last !== undefined ? encodeCursor(last.createdAt, last.key) : null,
     };
   }
 
@@ -479,12 +585,13 @@ class PostgresLedger implements Ledger {
    * at start and then every third of the host lease.
    */
   orphans(): Promise<JobRecord[]> {
-    return this.db.transaction(async (query) => {
+    return this.transaction(async (query) => {
       const candidates = await query<JobRow & { host_alive: boolean }>(
         `SELECT j.*, EXISTS (
            SELECT 1 FROM seedance_hosts h WHERE h.owner = j.owner AND h.alive_until > now()) AS host_alive
          FROM seedance_jobs j
          WHERE j.job_id IS NOT NULL AND j.status = ANY($1::text[])
+         ORDER BY j.created_at
          FOR UPDATE OF j SKIP LOCKED`,
         [OPEN],
       );
@@ -504,7 +611,7 @@ class PostgresLedger implements Ledger {
   }
 
   async getUpload(sha256: string, kind: UploadCacheEntry['kind']): Promise<UploadCacheEntry | undefined> {
-    const [row] = await this.db.query<{
+    const [row] = await this.query<{
       sha256: string;
       kind: UploadCacheEntry['kind'];
       bytes: string;
@@ -527,11 +634,17 @@ class PostgresLedger implements Ledger {
   }
 
   async putUpload(entry: UploadCacheEntry): Promise<void> {
-    await this.db.query(
+    await this.query(
       `INSERT INTO seedance_uploads (sha256, kind, bytes, asset_id, expires_at) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (sha256, kind) DO UPDATE
        SET bytes = excluded.bytes, asset_id = excluded.asset_id, expires_at = excluded.expires_at`,
-      [entry.sha256, entry.kind, entry.bytes, entry.assetId, new Date(entry.expiresAt)],
+      [
+        entry.sha256,
+        entry.kind,
+        credits(entry.bytes, 'a file size'),
+        entry.assetId,
+        new Date(entry.expiresAt),
+      ],
     );
   }
 
@@ -550,62 +663,71 @@ class PostgresLedger implements Ledger {
   }
 }
 
-async function keyOf(query: Query, jobId: string): Promise<string> {
-  const [row] = await query<{ key: string }>('SELECT key FROM seedance_jobs WHERE job_id = $1', [jobId]);
-  if (row === undefined) throw new UnknownRecordError(`the ledger has no record of job ${jobId}`);
-  return row.key;
+/** The record with this key or job id, its row locked until the transaction ends. */
+async function locked(query: Query, column: 'key' | 'job_id', value: string): Promise<JobRecord> {
+  const [row] = await query<JobRow>(`SELECT * FROM seedance_jobs WHERE ${column} = $1 FOR UPDATE`, [value]);
+  if (row === undefined) {
+    throw new UnknownRecordError(`the ledger has no record of ${column === 'key' ? 'key' : 'job'} ${value}`);
+  }
+  return toRecord(row);
 }
 
-/** Applies one event to the locked row by the memory ledger's own rules, and writes the row back if it changed. */
-async function change(query: Query, key: string, what: string, event: LedgerEvent): Promise<JobRecord> {
-  const [row] = await query<JobRow>('SELECT * FROM seedance_jobs WHERE key = $1 FOR UPDATE', [key]);
-  if (row === undefined) throw new UnknownRecordError(`the ledger has no record of ${what}`);
-  const before = toRecord(row);
-  const state = new LedgerState();
-  state.apply({ type: 'reserved', record: before });
-  state.apply(event);
-  const after = state.records.get(key);
-  if (after === undefined) throw new UnknownRecordError(`the ledger has no record of ${what}`);
-  if (JSON.stringify({ ...after, updatedAt: '' }) === JSON.stringify({ ...before, updatedAt: '' }))
-    return before;
-  await write(query, after);
-  // Delivered at commit, to every host that follows jobs: they answer their own waiters from the ledger.
-  if (after.jobId !== null) await query('SELECT pg_notify($1, $2)', [JOB_CHANNEL, after.jobId]);
-  return after;
+/**
+ * Writes a changed record back (nothing, when `next` is `record`: a poll that changes nothing is not worth a write)
+ * and announces the change at commit to every host that follows jobs: they answer their own waiters from the ledger.
+ */
+async function save(query: Query, record: JobRecord, next: JobRecord): Promise<JobRecord> {
+  if (next === record) return record;
+  await query(
+    `UPDATE seedance_jobs SET owner = $2, job_id = $3, status = $4, progress = $5, charged = $6, refunded = $7,
+       failure = $8, result = $9::jsonb, downloads = $10::jsonb, updated_at = $11
+     WHERE key = $1`,
+    [
+      next.key,
+      next.owner,
+      next.jobId,
+      next.status,
+      next.progress,
+      next.charged,
+      next.refunded,
+      next.failure,
+      next.result === null ? null : JSON.stringify(next.result),
+      JSON.stringify(next.downloads),
+      new Date(next.updatedAt),
+    ],
+  );
+  if (next.jobId !== null) await query('SELECT pg_notify($1, $2)', [JOB_CHANNEL, next.jobId]);
+  return next;
 }
 
-/** Inserts or overwrites a record; `onlyNew` leaves an existing one as it is. */
-async function write(query: Query, record: JobRecord, onlyNew = false): Promise<void> {
-  const columns = `(key, request_hash, request, estimate, estimate_credits, created_at, owner, job_id, status,
-      progress, charged, refunded, failure, result, downloads, discovered, updated_at)
-    VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb, $16, $17)`;
-  const onConflict = onlyNew
-    ? 'ON CONFLICT DO NOTHING'
-    : `ON CONFLICT (key) DO UPDATE SET
-        request_hash = excluded.request_hash, request = excluded.request, estimate = excluded.estimate,
-        estimate_credits = excluded.estimate_credits, created_at = excluded.created_at, owner = excluded.owner,
-        job_id = excluded.job_id, status = excluded.status, progress = excluded.progress, charged = excluded.charged,
-        refunded = excluded.refunded, failure = excluded.failure, result = excluded.result,
-        downloads = excluded.downloads, discovered = excluded.discovered, updated_at = excluded.updated_at`;
-  await query(`INSERT INTO seedance_jobs ${columns} ${onConflict}`, [
-    record.key,
-    record.requestHash,
-    JSON.stringify(record.request),
-    record.estimate === null ? null : JSON.stringify(record.estimate),
-    record.estimate?.credits ?? null,
-    new Date(record.createdAt),
-    record.owner,
-    record.jobId,
-    record.status,
-    record.progress,
-    record.charged,
-    record.refunded,
-    record.failure,
-    record.result === null ? null : JSON.stringify(record.result),
-    JSON.stringify(record.downloads),
-    record.discovered,
-    new Date(record.updatedAt),
-  ]);
+/** Inserts a new record; `ifNew` leaves one already there (a job found upstream twice) as it is. */
+async function insert(query: Query, r: JobRecord, ifNew = false): Promise<void> {
+  await query(
+    `INSERT INTO seedance_jobs (key, member, request_hash, request, estimate, estimate_credits, created_at, owner,
+       job_id, status, progress, charged, refunded, failure, result, downloads, discovered, updated_at)
+     VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16::jsonb, $17, $18)
+     ${ifNew ? 'ON CONFLICT DO NOTHING' : ''}`,
+    [
+      r.key,
+      r.member,
+      r.requestHash,
+      JSON.stringify(r.request),
+      r.estimate === null ? null : JSON.stringify(r.estimate),
+      r.estimate === null ? null : credits(r.estimate.credits, 'an estimate'),
+      new Date(r.createdAt),
+      r.owner,
+      r.jobId,
+      r.status,
+      r.progress,
+      r.charged,
+      r.refunded,
+      r.failure,
+      r.result === null ? null : JSON.stringify(r.result),
+      JSON.stringify(r.downloads),
+      r.discovered,
+      new Date(r.updatedAt),
+    ],
+  );
 }
 
 /**
@@ -696,24 +818,6 @@ class PostgresJobLeases implements JobLeases {
   }
 }
 
-/** An amount from outside must be a finite number of credits, not negative: anything else refuses to spend. */
-function validCredits(credits: number): number {
-  if (!Number.isFinite(credits) || credits < 0) {
-    throw new SeedanceError('invalid_estimate', `An estimate of ${credits} credits cannot be budgeted.`, {
-      recovery: 'Nothing was submitted. Check SEEDANCE_PRICES_FILE: every price must be a positive number.',
-    });
-  }
-  return credits;
-}
-
-/** An upstream creditCost that is negative or not finite is not believed: the job is charged at its estimate. */
-function validUpdate(update: JobUpdate): JobUpdate {
-  const cost = update.creditCost;
-  if (cost === null || (Number.isFinite(cost) && cost >= 0)) return update;
-  log.warn('ledger: ignored an impossible creditCost from upstream', { creditCost: String(cost) });
-  return { ...update, creditCost: null };
-}
-
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -744,7 +848,11 @@ async function guarded<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } catch (error) {
     if (error instanceof LedgerUnavailableError || !isConnectionFailure(error)) throw error;
-    throw new LedgerUnavailableError(error);
+    throw new LedgerUnavailableError(
+      `the PostgreSQL server could not be reached (${describe(error)})`,
+      UNREACHABLE_FIX,
+      error,
+    );
   }
 }
 

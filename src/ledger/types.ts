@@ -1,7 +1,11 @@
 /**
  * The spend ledger: every submission recorded before it is sent, every job's life after it, the budget computed
  * from them, and the upload cache. Behind this interface so that a server shared by several hosts can keep it
- * elsewhere (PostgreSQL, say); the product uses the file ledger, tests may use the memory one.
+ * elsewhere (PostgreSQL, say); the product keeps it in SQLite (ledger.db in the state folder), simulation and tests
+ * may keep it in memory.
+ *
+ * Jobs belong to a member: `''` is the machine's owner (stdio, or HTTP without tokens); over HTTP each member has a
+ * name and may have a budget of its own, checked with the server-wide one in the same transaction.
  */
 import type { JobStatus } from '../apiframe/schemas.js';
 import type { BudgetPeriod } from '../app/config.js';
@@ -22,9 +26,23 @@ export interface DownloadedFile {
   url: string;
 }
 
+/** The member every job belongs to when no member is named: the machine's owner. */
+export const LOCAL_MEMBER = '';
+
+/** Who asks, and the budget of their own that applies on top of the server-wide one. */
+export interface MemberScope {
+  /** LOCAL_MEMBER for the machine's owner. */
+  name: string;
+  /** Credits per period for this member alone; null: only the server-wide budget applies. */
+  budgetLimit: number | null;
+  period: BudgetPeriod;
+}
+
 export interface JobRecord {
   /** The Idempotency-Key sent with the POST; the record's identity. */
   key: string;
+  /** Whose job it is (LOCAL_MEMBER: the machine's owner). */
+  member: string;
   /** Hash of the wire body: what makes two calls "the same request". */
   requestHash: string;
   request: WireVideoRequest;
@@ -63,8 +81,13 @@ export interface BudgetSnapshot {
 }
 
 export interface ReserveRequest {
-  /** The agent's own idempotency key; when absent the ledger makes one. */
+  /**
+   * The agent's own idempotency key; when absent the ledger makes one. A member's key is kept (and sent upstream)
+   * prefixed with a digest of the member's name, so that two members' keys never meet.
+   */
   key?: string;
+  /** Whose request it is; absent: the machine's owner, with no budget of its own. */
+  member?: MemberScope;
   requestHash: string;
   request: WireVideoRequest;
   estimate: Estimate;
@@ -72,14 +95,16 @@ export interface ReserveRequest {
   newJob: boolean;
 }
 
+/** `budget` is the server-wide budget; `memberBudget` the member's own (null when the request named no member). */
 export type ReserveOutcome =
   /** A new submission: POST with record.key. */
-  | { kind: 'reserved'; record: JobRecord; budget: BudgetSnapshot }
+  | { kind: 'reserved'; record: JobRecord; budget: BudgetSnapshot; memberBudget: BudgetSnapshot | null }
   /** An identical submission whose POST was never answered (a crash, a timeout): POST again with its key. */
-  | { kind: 'resume'; record: JobRecord; budget: BudgetSnapshot }
-  /** An identical request already has a job (in flight, or completed within the attach window): use it. */
-  | { kind: 'attached'; record: JobRecord; budget: BudgetSnapshot }
-  | { kind: 'over_budget'; budget: BudgetSnapshot; needed: number }
+  | { kind: 'resume'; record: JobRecord; budget: BudgetSnapshot; memberBudget: BudgetSnapshot | null }
+  /** An identical request of the same member already has a job (in flight, or completed within the attach window). */
+  | { kind: 'attached'; record: JobRecord; budget: BudgetSnapshot; memberBudget: BudgetSnapshot | null }
+  /** `budget` is the one that refused: the server's, or the member's own (`scope`). */
+  | { kind: 'over_budget'; budget: BudgetSnapshot; needed: number; scope: 'server' | 'member' }
   /** The agent's key was used before for a different request. */
   | { kind: 'key_conflict'; record: JobRecord };
 
@@ -112,11 +137,18 @@ export type DownloadClaim =
   | { kind: 'busy' };
 
 export interface ListQuery {
+  /** Only this member's jobs; absent: everyone's. */
+  member?: string;
   status?: LedgerStatus;
   limit: number;
   /** Opaque, from a previous page. */
   cursor?: string;
 }
+
+/** Whether the ledger can be used; when not, what is wrong and how to fix it, in words fit for the user. */
+export type LedgerHealth =
+  | { ok: true; store: string; location: string }
+  | { ok: false; store: string; location: string; problem: string; fix: string };
 
 /**
  * Who polls a job upstream when several hosts share the ledger: one host at a time, under a lease whose expiry the
@@ -132,12 +164,22 @@ export interface JobLeases {
   onChange(changed: (jobId: string) => void): () => void;
 }
 
+/**
+ * Every method may throw LedgerUnavailableError (ledger/errors.ts) when the store cannot be used (a damaged or
+ * unreadable database), and LedgerWriteError when a change could not be made durable (disk full, I/O error): in both
+ * cases nothing was decided, and nothing must be sent upstream.
+ */
 export interface Ledger {
   /** Present when the ledger is shared by several hosts. */
   readonly leases?: JobLeases;
-  /** Atomically (across processes): attach to an identical request, or check the budget and reserve. */
+  /**
+   * Atomically (across processes): attach to an identical request of the same member, or check the budget (the
+   * server-wide one and the member's own) and reserve. The reservation and its key are durable before this resolves.
+   */
   reserve(request: ReserveRequest): Promise<ReserveOutcome>;
-  budget(): Promise<BudgetSnapshot>;
+  /** The server-wide budget, or with `member` that member's own. Throws rather than guess when it cannot be computed. */
+  budget(member?: MemberScope): Promise<BudgetSnapshot>;
+  health(): Promise<LedgerHealth>;
   /** The POST was answered with a job id. */
   markSubmitted(key: string, jobId: string): Promise<JobRecord>;
   /** Apiframe definitely created no job (a 4xx): the reservation is released. */
@@ -147,12 +189,17 @@ export interface Ledger {
    * it (Apiframe refunds them). Repeated updates are harmless.
    */
   updateJob(jobId: string, update: JobUpdate): Promise<JobRecord>;
-  /** Records a job of the account that this ledger did not submit, so it can be found again. */
-  recordDiscovered(jobId: string, update: JobUpdate): Promise<JobRecord>;
+  /**
+   * Records a job of the account that this ledger did not submit, so it can be found again, as `member`'s
+   * (default LOCAL_MEMBER). A job already recorded is updated and keeps its member.
+   */
+  recordDiscovered(jobId: string, update: JobUpdate, member?: string): Promise<JobRecord>;
   claimDownload(jobId: string): Promise<DownloadClaim>;
   recordDownload(jobId: string, files: DownloadedFile[]): Promise<JobRecord>;
   releaseDownload(jobId: string): Promise<void>;
-  findByJobId(jobId: string): Promise<JobRecord | undefined>;
+  /** With `member`, only that member's job: another member's is as good as unknown. */
+  findByJobId(jobId: string, member?: string): Promise<JobRecord | undefined>;
+  /** The record of a key as stored (a member's key is stored prefixed; see ReserveRequest.key). */
   findByKey(key: string): Promise<JobRecord | undefined>;
   /** Newest first. */
   list(query: ListQuery): Promise<{ records: JobRecord[]; nextCursor: string | null }>;
@@ -176,6 +223,9 @@ export interface LedgerOptions {
   isOwnerAlive?: (owner: string) => boolean;
   /** Makes an Idempotency-Key when the agent gives none. */
   makeKey?: () => string;
-  /** How long a download claim holds before another process may take it over (10 min). */
+  /**
+   * How long a download claim of a process on another host holds before another process may take it over (10 min).
+   * A claim of a process of this host holds exactly as long as that process lives, whatever the clocks say.
+   */
   downloadLeaseMs?: number;
 }

@@ -3,6 +3,7 @@ import { InvalidArgumentsError } from '../../core/errors.js';
 import type { JsonSchema } from '../../core/json-schema.js';
 import { agentParamFields, crossFieldWarnings, promptSchema, RESOLUTIONS } from '../../domain/params.js';
 import { cheaperOptions, DEFAULT_PRICES, estimate } from '../../domain/pricing.js';
+import { LedgerUnavailableError } from '../../ledger/errors.js';
 import type { BudgetSnapshot } from '../../ledger/types.js';
 import { defineTool } from './define.js';
 import { BalanceOutput, BudgetOutput, balanceOutput, budgetOutput } from './shapes.js';
@@ -111,10 +112,18 @@ export const estimateCostTool = defineTool({
     const total = videos.reduce((sum, v) => sum + v.total_credits, 0);
     // With no budget set there is none to report, and the shared ledger (a file every process writes) is not read:
     // the answer is then priced from memory alone, which keeps the cheapest call of this server cheap.
-    const [budget, balance] = await Promise.all([
-      services.config.budgetCredits === undefined ? NO_BUDGET : services.ledger.budget(),
+    // A ledger that cannot be used stops spending, not pricing: the estimate is given, and the problem named.
+    const [budgetOrProblem, balance] = await Promise.all([
+      services.config.budgetCredits === undefined
+        ? NO_BUDGET
+        : services.ledger.budget().catch((error: unknown) => {
+            if (error instanceof LedgerUnavailableError) return error;
+            throw error;
+          }),
       services.account.balance(),
     ]);
+    const ledgerProblem = budgetOrProblem instanceof LedgerUnavailableError ? budgetOrProblem : undefined;
+    const budget = ledgerProblem === undefined ? (budgetOrProblem as BudgetSnapshot) : NO_BUDGET;
     const limits = [budget.remaining, balance.credits].filter((n): n is number => n !== null);
     const available = limits.length === 0 ? Number.POSITIVE_INFINITY : Math.min(...limits);
     const fits = total <= available;
@@ -149,6 +158,9 @@ export const estimateCostTool = defineTool({
           `#${v.index}: ${v.count} x ${v.credits} credits (${v.variant}, ${v.credits_per_second}/s x ${v.duration_seconds} s)`,
       ),
       ...cheaper.map((o) => `Cheaper for #${o.index}: ${o.change}, ${o.credits} credits`),
+      ...(ledgerProblem === undefined
+        ? []
+        : [`${ledgerProblem.message} No video can be submitted until it is fixed: ${ledgerProblem.fix}`]),
     ];
     return { structured, text: lines.join('\n') };
   },
