@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: every figure of issue 6 in one run (after `node scripts/build.mjs`), printed as one table and
+ * `npm run bench`: every figure of issues 6 and 14 (7: many hosts) in one run (after `node scripts/build.mjs`), printed as one table and
  * written to bench/results.json. Timings on shared machines are noisy: figures are medians, and each is compared with
  * its floor measured side by side in the same run.
  */
@@ -11,6 +11,7 @@ import { coldStart } from './cold-start.js';
 import { completionLag } from './completion-lag.js';
 import { footprint } from './footprint.js';
 import { benchSimulator, progress, ROOT, type Row, round } from './lib.js';
+import { manyHosts } from './many-hosts.js';
 import { manyJobs } from './many-jobs.js';
 import { upload } from './upload.js';
 
@@ -55,6 +56,8 @@ progress('5. upload memory and speed');
 rows.push(...(await upload()));
 progress('6. many jobs');
 rows.push(...(await manyJobs()));
+progress('7. many hosts on one PostgreSQL ledger (about a minute)');
+rows.push(...(await manyHosts()));
 rows.sort((a, b) => a.figure.localeCompare(b.figure));
 
 const seconds = round((Date.now() - started) / 1000, 1);

@@ -1,9 +1,9 @@
 /**
  * The ledger in PostgreSQL, for several hosts that share one budget, one job list and one idempotency record.
  *
- * - Every decision is one transaction. A reservation locks the one budget row first, so the budget check, the attach
- *   check and the new record happen as one step across all hosts; a job's changes lock its row; a download claim
- *   takes a transaction-scoped advisory lock on its job id.
+ * - Every decision is one transaction. A reservation takes a transaction-scoped advisory lock on its request (and on
+ *   its key), then, only when it reserves anew, locks the one budget row: the attach check, the budget check and the
+ *   new record are one step across all hosts. A job's changes lock its row; a download claim locks its job's row.
  * - A job's own changes follow the same rules as the memory ledger (state.ts applies them to the locked row).
  * - Hosts renew a lease row; whether a host is gone is judged by the database's clock (`now()`), never a host's.
  * - The connection lost mid-call: the call fails with LedgerUnavailableError before anything is sent upstream; the
@@ -80,9 +80,10 @@ export async function openPostgresLedger(url: string, options: PostgresLedgerOpt
   const config = {
     connectionString: url,
     application_name: 'seedance-mcp',
-    connectionTimeoutMillis: 10_000,
+    connectionTimeoutMillis: 30_000,
   };
-  const pool = new pg.Pool({ ...config, max: 10, idleTimeoutMillis: 30_000 });
+  // A call may wait for a connection behind others' (hundreds of jobs followed at once): bounded, but not short.
+  const pool = new pg.Pool({ ...config, max: 20, idleTimeoutMillis: 30_000 });
   // An idle connection that the server closes (a restart) is dropped from the pool; the next call opens another.
   pool.on('error', (error) => log.debug('ledger: an idle connection was lost', { error: describe(error) }));
   const ledger = new PostgresLedger(new Database(pool, () => new pg.Client(config)), where(url), options);
@@ -287,8 +288,15 @@ class PostgresLedger implements Ledger {
     };
     const storedKey = request.key === undefined ? undefined : memberKey(member.name, request.key);
     return this.transaction(async (query) => {
-      // Every reservation locks the one budget row: budget checks, attach and the new record are one step.
-      await query('SELECT id FROM seedance_budget_lock WHERE id = 1 FOR UPDATE');
+      // Identical requests (and uses of one key) are decided one at a time, across hosts; so is every new
+      // reservation, behind the one budget row. Always in this order (request, key, budget), so no two wait on each
+      // other; an attach, the common repeat, never waits for the budget.
+      await query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
+        `seedance-request:${member.name}:${request.requestHash}`,
+      ]);
+      if (storedKey !== undefined) {
+        await query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`seedance-key:${storedKey}`]);
+      }
       const now = this.now();
       const at = now.toISOString();
       const budgets = async () => ({
@@ -330,6 +338,7 @@ class PostgresLedger implements Ledger {
         return { kind: 'attached', record: existing, ...(await budgets()) };
       }
       // A new reservation, or a key whose earlier POST was refused: that one cost nothing, so it may be tried again.
+      await query('SELECT id FROM seedance_budget_lock WHERE id = 1 FOR UPDATE');
       const before = await budgets();
       if (before.budget.remaining !== null && needed > before.budget.remaining) {
         return { kind: 'over_budget', budget: before.budget, needed, scope: 'server' };
