@@ -12,9 +12,14 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/app/config.js';
+import { createServices, type Services } from '../src/app/services.js';
+import { WireSeedanceParams } from '../src/domain/params.js';
+import { estimate } from '../src/domain/pricing.js';
+import { openPostgresLedger } from '../src/ledger/postgres-store.js';
 import type { VideoOutput } from '../src/mcp/tools/shapes.js';
 import type { Simulator } from '../src/simulator/server.js';
-import { structuredOf, textOf } from './helpers/mcp.js';
+import { FAST_SERVICES, structuredOf, textOf } from './helpers/mcp.js';
 import { type PostgresServer, startPostgres, testDatabase } from './helpers/postgres.js';
 import { TEST_KEY, useSimulator } from './helpers/simulator.js';
 
@@ -244,3 +249,61 @@ describe('hosts on a PostgreSQL that restarts', () => {
     expect(sim.jobCount).toBe(2);
   });
 });
+
+describe('one poller per job across hosts', () => {
+  const env = useSimulator({ queuedMs: 0, processingMs: 600_000, assetProcessingMs: 0 });
+  const opened: Services[] = [];
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((services) => services.close()));
+  });
+
+  /** A host in this process: the product's services over a PostgreSQL ledger of its own pool. */
+  async function host(sim: Simulator, url: string, owner: string): Promise<Services> {
+    const home = await realpath(await mkdtemp(join(tmpdir(), 'seedance-host-')));
+    const config = loadConfig(
+      { platform: process.platform, home, env: {} },
+      {
+        apiKey: TEST_KEY,
+        baseUrl: sim.url,
+        outputDir: join(home, 'out'),
+        stateDir: join(home, 'state'),
+        allowedDirs: [home],
+        ledgerUrl: url,
+      },
+    );
+    const ledger = await openPostgresLedger(url, { budgetLimit: null, period: 'total', owner });
+    const services = await createServices(config, { ...FAST_SERVICES, ledger });
+    opened.push(services);
+    return services;
+  }
+
+  it('of three hosts waiting on one job, only the lease holder polls it upstream; the others hear of it from the ledger', async () => {
+    const sim = await env.start();
+    const url = await freshDatabase();
+    const hosts = await Promise.all(['1@a', '2@b', '3@c'].map((owner) => host(sim, url, owner)));
+    const params = WireSeedanceParams.parse({ duration: 5 });
+    const [first] = hosts;
+    if (first === undefined) throw new Error('three hosts expected');
+    const { record } = await first.jobs.submit({
+      prompt: 'followed by three hosts',
+      params,
+      estimate: estimate(params),
+      newJob: false,
+    });
+    const jobId = record.jobId ?? '';
+    const waits = hosts.map((h) => h.jobs.waitFor(jobId, 30_000, () => undefined));
+    // Every host is following the job before it ends.
+    for (const h of hosts) await untilTrue(() => h.jobs.watcher.latest(jobId) !== undefined);
+    sim.forceJob(jobId, 'COMPLETED');
+    const outcomes = await Promise.all(waits);
+    expect(outcomes.map((o) => o.job?.status)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED']);
+    const upstream = hosts.map((h) => h.jobs.watcher.polls);
+    expect(upstream.filter((polls) => polls > 0)).toHaveLength(1);
+    expect(sim.exchangesFor('job').length).toBe(Math.max(...upstream));
+  });
+});
+
+/** Waits for a condition of this process's own state, a turn of the event loop at a time. */
+async function untilTrue(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((resolve) => setTimeout(resolve, 5));
+}

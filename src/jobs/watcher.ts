@@ -134,7 +134,9 @@ export class JobWatcher {
   private stop(jobId: string, watch: Watch): void {
     clearTimeout(watch.timer);
     if (this.watches.get(jobId) === watch) this.watches.delete(jobId);
-    if (watch.held) void this.shared?.leases.release(jobId);
+    // Given up only while the job runs: an ended job's lease just lapses, so that no host polls it again.
+    const ended = watch.latest !== undefined && TERMINAL_STATUSES.has(watch.latest.status);
+    if (watch.held && !ended) void this.shared?.leases.release(jobId);
   }
 
   private async poll(jobId: string, watch: Watch): Promise<void> {

@@ -267,6 +267,8 @@ class PostgresLedger implements Ledger {
        ON CONFLICT (owner) DO UPDATE SET alive_until = excluded.alive_until`,
       [this.owner, this.hostLeaseMs],
     );
+    // The leases of ended jobs lapse rather than being given up (no host polls those again): cleared an hour on.
+    await this.db.query("DELETE FROM seedance_job_leases WHERE expires_at < now() - interval '1 hour'");
   }
 
   private async transaction<T>(work: (query: Query) => Promise<T>): Promise<T> {
