@@ -2,16 +2,18 @@
  * The ledger's promises with real processes: built servers over stdio sharing one state folder, killed with SIGKILL
  * at the worst moments, racing for one budget. The simulator stands in for Apiframe and counts what was created.
  */
-import { mkdtemp, readdir, realpath } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { openSqliteLedger } from '../src/ledger/index.js';
 import type { VideoOutput } from '../src/mcp/tools/shapes.js';
 import type { Simulator } from '../src/simulator/server.js';
-import { structuredOf, textOf } from './helpers/mcp.js';
+import { startHarness, structuredOf, textOf } from './helpers/mcp.js';
 import { TEST_KEY, useSimulator } from './helpers/simulator.js';
 
 const BIN = new URL('../dist/cli.js', import.meta.url).pathname;
@@ -32,11 +34,24 @@ async function sharedHome(): Promise<string> {
   return realpath(await mkdtemp(join(tmpdir(), 'seedance-proc-')));
 }
 
+/** How a server is started: by Node itself, or through a wrapper (a private mount namespace, say). */
+interface Launch {
+  command: string;
+  args: string[];
+}
+
+const PLAIN: Launch = { command: process.execPath, args: [BIN] };
+
 /** One server process, as a client would start it; every process of a test shares `home` (ledger, output). */
-async function startServer(sim: Simulator, home: string, env: Record<string, string> = {}): Promise<Running> {
+async function startServer(
+  sim: Simulator,
+  home: string,
+  env: Record<string, string> = {},
+  launch: Launch = PLAIN,
+): Promise<Running> {
   const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [BIN],
+    command: launch.command,
+    args: launch.args,
     env: {
       PATH: process.env.PATH ?? '',
       HOME: home,
@@ -217,5 +232,189 @@ describe('servers that die, restart and share one ledger', () => {
     expect(fresh.job_id).not.toBe(first.job_id);
     expect(sim.jobCount).toBe(2);
     expect(fresh.budget).toMatchObject({ spent: 0, reserved: 40, remaining: 60 });
+  });
+});
+
+/**
+ * The unshare(1) flags that give a process mounts of its own on this machine: as root a mount namespace (CI runs as
+ * root), otherwise a user namespace with one; undefined where neither is allowed.
+ */
+function privateMounts(): string[] | undefined {
+  for (const flags of [['-m'], ['-r', '-m']]) {
+    if (spawnSync('unshare', [...flags, 'true']).status === 0) return flags;
+  }
+  return undefined;
+}
+
+/** The server started after `script` prepares `dir` in a mount namespace of its own ($1: dir; $0: node; $2: binary). */
+function inPrivateMount(flags: string[], script: string, dir: string): Launch {
+  return {
+    command: 'unshare',
+    args: [...flags, 'sh', '-c', `${script} && exec "$0" "$2"`, process.execPath, dir, BIN],
+  };
+}
+
+/** Writes zeros until the file system says it is full. */
+async function fillUp(path: string): Promise<void> {
+  const chunk = Buffer.alloc(64 * 1024);
+  const { open } = await import('node:fs/promises');
+  const file = await open(path, 'w');
+  try {
+    for (;;) await file.write(chunk);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * Where no private mount is allowed, the same promise through a seam: SQLite's own cap on the file's pages makes a
+ * commit fail with SQLITE_FULL exactly as a full disk does, in a server built in-process around that ledger.
+ */
+async function diskFullWithoutMounts(): Promise<void> {
+  const dir = await sharedHome();
+  const path = join(dir, 'ledger.db');
+  const options = { budgetLimit: 100_000, period: 'total' as const };
+  const setUp = openSqliteLedger(path, options);
+  await setUp.budget();
+  await setUp.close();
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(path);
+  const pages = Number((db.prepare('PRAGMA page_count').get() as { page_count: number }).page_count);
+  db.close();
+  const h = await startHarness({
+    ledger: openSqliteLedger(path, { ...options, pragmas: { max_page_count: pages } }),
+  });
+  try {
+    let accepted = 0;
+    let refused: CallToolResult | undefined;
+    for (let i = 0; i < 200 && refused === undefined; i++) {
+      const result = await h.call('generate_video', {
+        ...VIDEO,
+        prompt: `${VIDEO.prompt} ${i}`,
+        wait_seconds: 0,
+      });
+      if (result.isError) refused = result;
+      else accepted++;
+    }
+    expect(textOf(refused ?? { content: [] })).toMatch(/Error \(ledger_write_failed\): .* is full/);
+    expect(h.sim.jobCount).toBe(accepted);
+  } finally {
+    await h.close();
+  }
+}
+
+describe('a ledger that cannot be used or written: the server starts, prices, and spends nothing', () => {
+  const env = useSimulator({ queuedMs: 0, processingMs: 600_000, assetProcessingMs: 0 });
+  const BUDGET = { SEEDANCE_BUDGET_CREDITS: '100' };
+
+  /** estimate_cost answers (naming the problem), every spending tool answers the typed error, nothing goes upstream. */
+  async function expectNamed(server: Running, sim: Simulator, problem: RegExp): Promise<void> {
+    const estimate = await server.call('estimate_cost', { duration: 5 });
+    expect(estimate.isError).toBeFalsy();
+    expect(textOf(estimate)).toMatch(/This video costs 20 credits/);
+    expect(textOf(estimate)).toMatch(problem);
+    for (const [tool, args] of [
+      ['generate_video', { ...VIDEO, wait_seconds: 0 }],
+      ['list_videos', {}],
+      ['get_video', { job_id: '0b6f3f4e-8a4e-4c3a-9d61-2f0c8e1a7b55' }],
+    ] as const) {
+      const result = await server.call(tool, args);
+      expect(result.isError, tool).toBe(true);
+      expect(textOf(result), tool).toMatch(/Error \(ledger_unavailable\): The spend ledger cannot be used/);
+      expect(textOf(result), tool).toMatch(problem);
+      expect(textOf(result), tool).toMatch(/What to do: Nothing was submitted or charged\./);
+    }
+    expect(sim.jobCount).toBe(0);
+  }
+
+  it.each([
+    ['is a folder', async (path: string) => mkdir(path), /is a folder/],
+    [
+      'is a dangling link',
+      async (path: string) => symlink(`${path}.gone`, path),
+      /symbolic link to something that does not exist/,
+    ],
+    ['is not a database', async (path: string) => writeFile(path, 'x'.repeat(4096)), /not a SQLite database/],
+  ])('ledger.db %s: named', async (_what, damage, problem) => {
+    const sim = await env.start();
+    const home = await sharedHome();
+    await mkdir(join(home, 'state'));
+    await damage(join(home, 'state', 'ledger.db'));
+    await expectNamed(await startServer(sim, home, BUDGET), sim, problem);
+  });
+
+  it('ledger.db of a newer seedance-mcp (a later schema version): named, with the update to make', async () => {
+    const sim = await env.start();
+    const home = await sharedHome();
+    const first = await startServer(sim, home, BUDGET);
+    await first.call('estimate_cost', { duration: 5 });
+    await first.client.close();
+    const { DatabaseSync } = await import('node:sqlite');
+    const db = new DatabaseSync(join(home, 'state', 'ledger.db'));
+    db.exec('PRAGMA user_version = 99');
+    db.close();
+    await expectNamed(
+      await startServer(sim, home, BUDGET),
+      sim,
+      /schema version 99, written by a newer seedance-mcp/,
+    );
+  });
+
+  it('a read-only state folder: named', async () => {
+    const sim = await env.start();
+    const home = await sharedHome();
+    const state = join(home, 'state');
+    const first = await startServer(sim, home, BUDGET);
+    await first.call('estimate_cost', { duration: 5 });
+    await first.client.close();
+    const flags = process.getuid?.() === 0 ? privateMounts() : undefined;
+    // root writes through file modes: a read-only mount of its own, as a read-only disk would be.
+    const launch =
+      flags === undefined
+        ? PLAIN
+        : inPrivateMount(flags, 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" "$1"', state);
+    if (flags === undefined) await chmod(state, 0o500);
+    try {
+      await expectNamed(await startServer(sim, home, BUDGET, launch), sim, /read-only/);
+    } finally {
+      await chmod(state, 0o700);
+    }
+  });
+
+  it('the disk fills up: the reservation fails to commit, so nothing is sent; once space is freed the same call goes through', async () => {
+    const sim = await env.start();
+    const home = await sharedHome();
+    const state = join(home, 'state');
+    await mkdir(state);
+    const flags = privateMounts();
+    if (flags === undefined) return diskFullWithoutMounts();
+    const server = await startServer(
+      sim,
+      home,
+      BUDGET,
+      inPrivateMount(flags, 'mount -t tmpfs -o size=1m tmpfs "$1"', state),
+    );
+    const estimate = structuredOf<{ budget: { remaining: number } }>(
+      await server.call('estimate_cost', { duration: 5 }),
+    );
+    expect(estimate.budget.remaining).toBe(100);
+    // The server's own view of the state folder: its tmpfs, in its mount namespace.
+    const filler = `/proc/${server.transport.pid}/root${state}/filler`;
+    await fillUp(filler);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const refused = await server.call('generate_video', { ...VIDEO, wait_seconds: 0 });
+      expect(refused.isError).toBe(true);
+      expect(textOf(refused)).toMatch(/Error \(ledger_write_failed\): .*the disk holding .* is full/);
+      expect(textOf(refused)).toMatch(/Nothing was submitted or charged/);
+    }
+    expect(sim.jobCount).toBe(0);
+    await rm(filler);
+    const submitted = structuredOf<VideoOutput>(
+      await server.call('generate_video', { ...VIDEO, wait_seconds: 0 }),
+    );
+    expect(submitted).toMatchObject({ submission: 'submitted', budget: { reserved: 20, remaining: 80 } });
+    expect(sim.jobCount).toBe(1);
   });
 });
