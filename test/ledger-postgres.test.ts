@@ -96,6 +96,49 @@ describe('postgres ledger shared by hosts', () => {
     }
   });
 
+  it('opens on a database it cannot reach, names the problem on every call without the password, and sends nothing', async () => {
+    const ledger = await openPostgresLedger(
+      'postgres://seedance:pw-never-shown@127.0.0.1:1/seedance',
+      options,
+    );
+    ledgers.push(ledger);
+    const health = await ledger.health();
+    expect(health).toMatchObject({
+      ok: false,
+      store: 'postgres',
+      location: 'postgres://127.0.0.1:1/seedance',
+    });
+    const refused = await ledger.reserve(request('nowhere to record it')).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(LedgerUnavailableError);
+    expect(
+      JSON.stringify([health, (refused as Error).message, (refused as LedgerUnavailableError).recovery]),
+    ).not.toMatch(/pw-never-shown/);
+  });
+
+  it('takes what the URL leaves out from the usual PG* variables', async () => {
+    const given = new URL(await freshDatabase());
+    const names = ['PGHOST', 'PGPORT', 'PGUSER', 'PGDATABASE'] as const;
+    const saved = names.map((name) => process.env[name]);
+    Object.assign(process.env, {
+      PGHOST: given.hostname,
+      PGPORT: given.port,
+      PGUSER: given.username,
+      PGDATABASE: given.pathname.slice(1),
+    });
+    try {
+      const ledger = await openPostgresLedger('postgres://', options);
+      ledgers.push(ledger);
+      expect(await ledger.health()).toMatchObject({ ok: true, store: 'postgres' });
+      expect((await ledger.reserve(request('found by PG* variables'))).kind).toBe('reserved');
+    } finally {
+      for (const [i, name] of names.entries()) {
+        const value = saved[i];
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+
   it('of many reservations racing from four hosts, exactly the affordable ones pass', async () => {
     const hosts = await openHosts(await freshDatabase(), 4);
     const outcomes = await Promise.all(
