@@ -13,7 +13,7 @@ export const FLOOR = join(ROOT, 'bench/floor-server.mjs');
 export const BENCH_KEY = 'afk_bench';
 
 export interface Row {
-  /** Which figure (1-6) of issue 6. */
+  /** Which figure: 1-6 of issue 6, 7 of issue 14. */
   figure: string;
   metric: string;
   product: number | string;

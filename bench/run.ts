@@ -1,7 +1,7 @@
 /**
- * `npm run bench`: every figure of issues 6 and 11 in one run (after `node scripts/build.mjs`), printed as one table
- * and written to bench/results.json. Timings on shared machines are noisy: figures are medians, and each is compared
- * with its floor measured side by side in the same run.
+ * `npm run bench`: every figure of issues 6, 11, 13 and 14 in one run (after `node scripts/build.mjs`), printed as one
+ * table and written to bench/results.json. Timings on shared machines are noisy: figures are medians, and each is
+ * compared with its floor measured side by side in the same run.
  *
  * `npm run bench -- 7` runs only the figures named (here 7), keeping the others' rows from the last results.json.
  * BENCH_HISTORY=100000,1000000 sets figure 7's history sizes (compared with empty, and the large one).
@@ -16,6 +16,7 @@ import { footprint } from './footprint.js';
 import { history } from './history.js';
 import { httpFigures } from './http.js';
 import { benchSimulator, progress, ROOT, type Row, round } from './lib.js';
+import { manyHosts } from './many-hosts.js';
 import { manyJobs } from './many-jobs.js';
 import { upload } from './upload.js';
 
@@ -93,6 +94,10 @@ if (wanted('7')) {
 if (wanted('8')) {
   progress('8. HTTP mode: 200 sessions beside the SDK floor, idle sessions, webhook lag');
   rows.push(...(await httpFigures()));
+}
+if (wanted('9')) {
+  progress('9. many hosts on one PostgreSQL ledger (about a minute)');
+  rows.push(...(await manyHosts()));
 }
 rows.sort((a, b) => a.figure.localeCompare(b.figure));
 

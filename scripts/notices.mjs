@@ -15,15 +15,30 @@ function bundledPackageDirs(metafile) {
   return [...dirs];
 }
 
+/** Some packages (pg's) carry their license only as the last section of the README: that section, or undefined. */
+async function licenseInReadme(dir, names) {
+  const readme = names.find((name) => /^readme(\.md)?$/i.test(name));
+  if (readme === undefined) return undefined;
+  const text = await readFile(join(dir, readme), 'utf8');
+  const heading = text.match(/^#+ *licen[cs]e *$/im);
+  return heading?.index === undefined
+    ? undefined
+    : text.slice(heading.index + heading[0].length).trim() || undefined;
+}
+
 async function notice(dir) {
   const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8'));
-  const licenseFile = (await readdir(dir)).filter((name) => LICENSE_FILE.test(name)).sort()[0];
-  if (licenseFile === undefined) {
+  const names = await readdir(dir);
+  const licenseFile = names.filter((name) => LICENSE_FILE.test(name)).sort()[0];
+  const text =
+    licenseFile === undefined
+      ? await licenseInReadme(dir, names)
+      : (await readFile(join(dir, licenseFile), 'utf8')).trim();
+  if (text === undefined) {
     throw new Error(
-      `${pkg.name} is bundled into dist/cli.js but ships no license file to copy into the notices`,
+      `${pkg.name} is bundled into dist/cli.js but ships no license text to copy into the notices`,
     );
   }
-  const text = (await readFile(join(dir, licenseFile), 'utf8')).trim();
   // Older packages name it in a `licenses` array.
   const license = pkg.license ?? pkg.licenses?.map((l) => l.type).join(' OR ') ?? 'see the text';
   return { name: pkg.name, version: pkg.version, license, text };

@@ -20,8 +20,9 @@ describe('generated documentation', () => {
 
   it('every setting the code reads is documented, and the README names no setting the code lacks', () => {
     const readme = readFileSync(README_PATH, 'utf8');
-    const source = ['app/config.ts']
-      .map((f) => readFileSync(new URL(`../src/${f}`, import.meta.url), 'utf8'))
+    // The server's settings, and the one the tests read (a PostgreSQL of your own, in Development).
+    const source = ['../src/app/config.ts', './helpers/postgres-setup.ts']
+      .map((f) => readFileSync(new URL(f, import.meta.url), 'utf8'))
       .join('\n');
     const inCode = new Set(source.match(/\b(?:APIFRAME|SEEDANCE)_[A-Z_]+\b/g));
     const inReadme = new Set(readme.match(/\b(?:APIFRAME|SEEDANCE)_[A-Z_]+\b/g));

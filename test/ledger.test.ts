@@ -1,7 +1,8 @@
 /**
- * The ledger's rules, held for both stores: SQLite in memory (simulation) and SQLite on a file (the product), members
- * and their budgets included. File-only properties follow (test/ledger-sqlite.test.ts has the rest): reopening,
- * several ledgers on one file, download claims between processes.
+ * The ledger's rules, held for every store: SQLite in memory (simulation), SQLite on a file (the product) and
+ * PostgreSQL (several hosts; a database of its own per ledger, on the run's real server), members and their budgets
+ * included. File-only properties follow (test/ledger-sqlite.test.ts has the rest): reopening, several ledgers on one
+ * file, download claims between processes. PostgreSQL's own are in test/ledger-postgres.test.ts.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import { WireSeedanceParams, wireBody } from '../src/domain/params.js';
 import { estimate } from '../src/domain/pricing.js';
 import { requestHash } from '../src/domain/request-hash.js';
 import { createMemoryLedger, LEDGER_FILE, openSqliteLedger } from '../src/ledger/index.js';
+import { openPostgresLedger } from '../src/ledger/postgres-store.js';
 import type {
   DownloadedFile,
   JobUpdate,
@@ -20,14 +22,23 @@ import type {
   MemberScope,
   ReserveRequest,
 } from '../src/ledger/types.js';
+import { testDatabase } from './helpers/postgres.js';
 
 const dirs: string[] = [];
 const ledgers: Ledger[] = [];
+const databases: { drop(): Promise<void> }[] = [];
 
 afterEach(async () => {
   await Promise.all(ledgers.splice(0).map((l) => l.close()));
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+  await Promise.all(databases.splice(0).map((d) => d.drop()));
 });
+
+async function freshDatabase(): Promise<string> {
+  const database = await testDatabase();
+  databases.push(database);
+  return database.url;
+}
 
 async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'seedance-ledger-'));
@@ -85,9 +96,10 @@ const stores: [string, Open][] = [
     'sqlite file',
     async (options, dir) => openSqliteLedger(join(dir ?? (await tempDir()), LEDGER_FILE), options),
   ],
+  ['postgres', async (options) => openPostgresLedger(await freshDatabase(), options)],
 ];
 
-describe.each(stores)('%s ledger', (_name, openStore) => {
+describe.each(stores)('%s ledger', (name, openStore) => {
   const open = async (options: Partial<LedgerOptions> = {}) => {
     const ledger = await openStore({ budgetLimit: null, period: 'total', ...options });
     ledgers.push(ledger);
@@ -309,7 +321,10 @@ describe.each(stores)('%s ledger', (_name, openStore) => {
 
   it('is healthy when it can be used', async () => {
     const ledger = await open();
-    expect(await ledger.health()).toMatchObject({ ok: true, store: 'sqlite' });
+    expect(await ledger.health()).toMatchObject({
+      ok: true,
+      store: name === 'postgres' ? 'postgres' : 'sqlite',
+    });
   });
 
   it("checks a member's own cap with the server-wide one: whichever is tighter refuses, and says which", async () => {

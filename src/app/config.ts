@@ -126,6 +126,20 @@ export const SETTINGS = {
     absolutePath,
     defaultStateDir,
   ),
+  ledgerUrl: setting(
+    'SEEDANCE_LEDGER_URL',
+    'A PostgreSQL URL (`postgres://user:password@host:5432/db?sslmode=require`) to keep the ledger in, shared by several hosts, instead of the state folder; the usual `PG*` variables fill in what the URL leaves out.',
+    'none (the ledger stays in the state folder)',
+    z.string().regex(/^postgres(ql)?:\/\/\S*$/, { error: 'must be a postgres:// or postgresql:// URL' }),
+    () => undefined as string | undefined,
+  ),
+  hostLeaseSeconds: setting(
+    'SEEDANCE_HOST_LEASE_SECONDS',
+    'With `SEEDANCE_LEDGER_URL`: how long a host that stops renewing its lease (it died, or lost the database) keeps its jobs in flight before another host takes them over.',
+    '15',
+    int(3, 600),
+    () => 15,
+  ),
   budgetCredits: setting(
     'SEEDANCE_BUDGET_CREDITS',
     'Spending cap in credits per budget period; a video that would go over it is refused before anything is spent.',

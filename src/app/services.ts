@@ -12,6 +12,7 @@ import { ApiframeClient } from '../apiframe/client.js';
 import { BACKOFF } from '../apiframe/http.js';
 import { ConfigError } from '../core/errors.js';
 import { type Fetcher, guardedFetch } from '../core/guarded-fetch.js';
+import { log } from '../core/log.js';
 import { registerSecret } from '../core/redact.js';
 import { USER_AGENT } from '../core/version.js';
 import { DEFAULT_PRICES, type PriceTable, parsePriceTable } from '../domain/pricing.js';
@@ -21,7 +22,7 @@ import { JobService } from '../jobs/service.js';
 import { DEFAULT_POLL, type PollSchedule, SAFETY_NET_POLL } from '../jobs/watcher.js';
 import { LEDGER_FILE, openSqliteLedger } from '../ledger/index.js';
 import { TaskTable } from '../ledger/tasks.js';
-import type { Ledger } from '../ledger/types.js';
+import type { Ledger, LedgerOptions } from '../ledger/types.js';
 import { simulatedTiming } from '../simulator/timing.js';
 import { type Config, SETTINGS } from './config.js';
 import type { TransportKind } from './session.js';
@@ -109,6 +110,18 @@ function fetchers(config: Config, baseUrl: string, transport: TransportKind) {
   };
 }
 
+/**
+ * The ledger: PostgreSQL when SEEDANCE_LEDGER_URL names one (hosts sharing it), else SQLite in the state folder;
+ * simulate mode keeps its own SQLite ledger apart from the real one.
+ */
+async function openLedger(config: Config, options: LedgerOptions): Promise<Ledger> {
+  if (config.simulate) return openSqliteLedger(join(simulatedStateDir(config), LEDGER_FILE), options);
+  if (config.ledgerUrl === undefined) return openSqliteLedger(join(config.stateDir, LEDGER_FILE), options);
+  // Loaded only here, so that a server on the file ledger never loads the PostgreSQL client.
+  const { openPostgresLedger } = await import('../ledger/postgres-store.js');
+  return openPostgresLedger(config.ledgerUrl, { ...options, hostLeaseMs: config.hostLeaseSeconds * 1000 });
+}
+
 export async function createServices(
   config: Config,
   overrides: ServiceOverrides = {},
@@ -152,12 +165,7 @@ export async function createServices(
     userAgent: USER_AGENT,
   });
   const ledgerOptions = { budgetLimit: config.budgetCredits ?? null, period: config.budgetPeriod };
-  const ledger =
-    overrides.ledger ??
-    openSqliteLedger(
-      join(config.simulate ? simulatedStateDir(config) : config.stateDir, LEDGER_FILE),
-      ledgerOptions,
-    );
+  const ledger = overrides.ledger ?? (await openLedger(config, ledgerOptions));
   const account = new AccountCache(client);
   const poll = overrides.poll ?? (webhooks === undefined ? DEFAULT_POLL : SAFETY_NET_POLL);
   const jobs = new JobService(client, ledger, account, prices, {
@@ -182,6 +190,17 @@ export async function createServices(
     userAgent: USER_AGENT,
     fetch: fetch.media,
   });
+  // Shared by several hosts, the ledger may hold jobs of a host that died: take them over as its lease runs out.
+  const takeOver =
+    config.ledgerUrl !== undefined && !config.simulate && config.apiKey !== undefined
+      ? setInterval(
+          () =>
+            void jobs
+              .adoptOrphans()
+              .catch((error: unknown) => log.warn('could not take over jobs', { error: String(error) })),
+          (config.hostLeaseSeconds * 1000) / 3,
+        ).unref()
+      : undefined;
   return {
     config,
     webhooks,
@@ -197,6 +216,7 @@ export async function createServices(
     allowedDirs: await realDirs(config.allowedDirs),
     now: Date.now,
     async close() {
+      clearInterval(takeOver);
       jobs.close();
       tasks.close();
       await ledger.close();

@@ -138,6 +138,34 @@ export function jobUpdate(job: Job, estimate: Estimate | null = null): JobUpdate
 /** A failed job's reason, as Apiframe gave it, at most this long in results and the ledger. */
 const UPSTREAM_FAILURE_CHARS = 500;
 
+/** A job as the ledger recorded it: what a host that does not poll it upstream tells its waiters. */
+function recordedJob(record: JobRecord | undefined): Job | undefined {
+  if (record === undefined || record.jobId === null) return undefined;
+  const { status } = record;
+  if (status === 'submitting' || status === 'rejected') return undefined;
+  return {
+    id: record.jobId,
+    status,
+    progress: record.progress,
+    result:
+      record.result === null
+        ? undefined
+        : {
+            videoUrl: record.result.videoUrl ?? undefined,
+            lastFrameUrl: record.result.lastFrameUrl ?? undefined,
+            raw: record.result.raw,
+          },
+    error: record.failure,
+    creditCost: record.charged,
+    createdAt: record.createdAt,
+    completedAt: null,
+    expired: false,
+    prompt: record.request.prompt,
+    // Anomalies are the record's already (upstreamAnomalies); this is no new poll of upstream.
+    anomalies: [],
+  };
+}
+
 export class JobService {
   /** The last status recorded in the ledger per job, so polls write only changes. */
   private readonly recorded = new Map<string, string>();
@@ -157,7 +185,15 @@ export class JobService {
     private readonly prices: PriceTable,
     private readonly options: JobServiceOptions,
   ) {
-    this.watcher = new JobWatcher(client, options.poll, (job) => this.recordPoll(job));
+    const { leases } = ledger;
+    this.watcher = new JobWatcher(
+      client,
+      options.poll,
+      (job) => this.recordPoll(job),
+      leases === undefined
+        ? undefined
+        : { leases, recorded: async (jobId) => recordedJob(await ledger.findByJobId(jobId)) },
+    );
   }
 
   close(): void {

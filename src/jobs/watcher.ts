@@ -7,6 +7,10 @@
  * each: upstream requests then stay flat however many jobs there are. A job the list does not show (older than its
  * first pages) or shows ended, and every job when the list fails, gets its own GET: the list carries neither the
  * job's input nor, in every version of the docs, its result, so the final word always comes from the job itself.
+ *
+ * When several hosts share the ledger, one poller per job across all of them: a host polls a job upstream only while
+ * it holds the job's lease (renewed with each poll); the others follow the job as the ledger records it, looking
+ * again as soon as the ledger announces a change, and take the lease over when its holder stops renewing it.
  */
 import type { ApiframeClient } from '../apiframe/client.js';
 import { type Job, TERMINAL_STATUSES } from '../apiframe/schemas.js';
@@ -19,6 +23,7 @@ import {
 } from '../core/errors.js';
 import { log } from '../core/log.js';
 import { MODEL } from '../domain/params.js';
+import type { JobLeases } from '../ledger/types.js';
 
 export interface PollSchedule {
   /** Wait before the second poll (the first is immediate). */
@@ -54,6 +59,12 @@ export interface JobListener {
   error(error: SeedanceError): void;
 }
 
+/** A ledger shared by several hosts: who polls which job, and each job as last recorded by whoever polled it. */
+export interface SharedJobs {
+  leases: JobLeases;
+  recorded(jobId: string): Promise<Job | undefined>;
+}
+
 interface Watch {
   listeners: Set<JobListener>;
   timer: NodeJS.Timeout | undefined;
@@ -67,6 +78,8 @@ interface Watch {
   hinted: boolean;
   /** The poll in flight, settled once its outcome is recorded and passed on. */
   inflight: Promise<void> | undefined;
+  /** This host polls it upstream (always, unless another host holds its lease). */
+  held: boolean;
 }
 
 export class JobWatcher {
@@ -77,13 +90,21 @@ export class JobWatcher {
   listPolls = 0;
   private batchTimer: NodeJS.Timeout | undefined;
   private batchRunning = false;
+  private readonly stopListening: (() => void) | undefined;
 
   constructor(
     private readonly client: ApiframeClient,
     private readonly schedule: PollSchedule,
     /** Sees every poll before the listeners do: the ledger records status changes here. */
     private readonly onPoll: (job: Job) => Promise<void>,
-  ) {}
+    private readonly shared?: SharedJobs,
+  ) {
+    this.stopListening = shared?.leases.onChange((jobId) => {
+      const watch = this.watches.get(jobId);
+      // The holder polls on its own schedule; a follower looks at the ledger at once.
+      if (watch !== undefined && !watch.held && !watch.polling) void this.poll(jobId, watch);
+    });
+  }
 
   get watching(): number {
     return this.watches.size;
@@ -107,6 +128,7 @@ export class JobWatcher {
         batched: false,
         hinted: false,
         inflight: undefined,
+        held: true,
       };
       this.watches.set(jobId, watch);
       watch.listeners.add(listener);
@@ -150,15 +172,30 @@ export class JobWatcher {
   private stop(jobId: string, watch: Watch): void {
     clearTimeout(watch.timer);
     if (this.watches.get(jobId) === watch) this.watches.delete(jobId);
+    // Given up only while the job runs: an ended job's lease just lapses, so that no host polls it again.
+    const ended = watch.latest !== undefined && TERMINAL_STATUSES.has(watch.latest.status);
+    if (watch.held && !ended) void this.shared?.leases.release(jobId);
   }
 
   private async poll(jobId: string, watch: Watch): Promise<void> {
     if (watch.polling || this.watches.get(jobId) !== watch) return;
     watch.polling = true;
     watch.batched = false;
-    this.polls += 1;
-    watch.inflight = this.settle(jobId, watch, () => this.client.getJob(jobId));
+    clearTimeout(watch.timer);
+    watch.inflight = this.settle(jobId, watch, () => this.fetch(jobId, watch));
     await watch.inflight;
+  }
+
+  /** The job from upstream, unless another host holds its lease: then as that host last recorded it. */
+  private async fetch(jobId: string, watch: Watch): Promise<Job> {
+    if (this.shared !== undefined) {
+      watch.held = await this.shared.leases.hold(jobId);
+      const recorded = watch.held ? undefined : await this.shared.recorded(jobId);
+      // A job its holder has not recorded yet (found upstream a moment ago) is asked for here too.
+      if (recorded !== undefined) return recorded;
+    }
+    this.polls += 1;
+    return this.client.getJob(jobId);
   }
 
   /** Records one poll's outcome (the job as `fetch` gives it, or its failure) and decides when the next one is. */
@@ -209,7 +246,7 @@ export class JobWatcher {
       void this.poll(jobId, watch);
       return;
     }
-    if (job !== undefined && this.batching()) {
+    if (job !== undefined && watch.held && this.batching()) {
       watch.batched = true;
       this.scheduleBatch();
       return;
@@ -234,11 +271,21 @@ export class JobWatcher {
   /** One poll of every batched job through the job list; each job the list cannot settle gets its own GET. */
   private async pollBatch(): Promise<void> {
     this.batchTimer = undefined;
-    const members = [...this.watches].filter(([, watch]) => watch.batched && !watch.polling);
+    let members = [...this.watches].filter(([, watch]) => watch.batched && !watch.polling);
     if (members.length === 0) return;
     if (!this.batching()) {
       for (const [jobId, watch] of members) void this.poll(jobId, watch);
       return;
+    }
+    if (this.shared !== undefined) {
+      // Leases are renewed with each poll, the batched ones too; a job whose lease was lost is followed on its own.
+      const { leases } = this.shared;
+      const held = await Promise.all(members.map(([jobId]) => leases.hold(jobId).catch(() => true)));
+      for (const [i, [jobId, watch]] of members.entries()) {
+        watch.held = held[i] ?? true;
+        if (!watch.held) void this.poll(jobId, watch);
+      }
+      members = members.filter(([, watch]) => watch.held);
     }
     this.batchRunning = true;
     const listed = new Map<string, Job>();
@@ -277,6 +324,7 @@ export class JobWatcher {
   }
 
   close(): void {
+    this.stopListening?.();
     clearTimeout(this.batchTimer);
     this.batchTimer = undefined;
     for (const [jobId, watch] of this.watches) this.stop(jobId, watch);

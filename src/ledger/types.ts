@@ -163,11 +163,27 @@ export type LedgerHealth =
   | { ok: false; store: string; location: string; problem: string; fix: string };
 
 /**
+ * Who polls a job upstream when several hosts share the ledger: one host at a time, under a lease whose expiry the
+ * database judges; the others follow the job through the ledger and hear of its changes at once. A ledger of one
+ * host has none, and each process polls the jobs it waits on itself.
+ */
+export interface JobLeases {
+  /** Takes or renews this host's lease on polling `jobId`; false while another host's lease on it runs. */
+  hold(jobId: string): Promise<boolean>;
+  /** Gives the lease up (nobody here follows the job any more), so that another host may take it at once. */
+  release(jobId: string): Promise<void>;
+  /** Calls `changed` with the job id whenever any host records a change to a job; returns what stops it. */
+  onChange(changed: (jobId: string) => void): () => void;
+}
+
+/**
  * Every method may throw LedgerUnavailableError (ledger/errors.ts) when the store cannot be used (a damaged or
  * unreadable database), and LedgerWriteError when a change could not be made durable (disk full, I/O error): in both
  * cases nothing was decided, and nothing must be sent upstream.
  */
 export interface Ledger {
+  /** Present when the ledger is shared by several hosts. */
+  readonly leases?: JobLeases;
   /**
    * Atomically (across processes): attach to an identical request of the same member, or check the budget (the
    * server-wide one and the member's own) and reserve. The reservation and its key are durable before this resolves.
