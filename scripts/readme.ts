@@ -6,7 +6,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, SETTINGS } from '../src/app/config.js';
-import { DEFAULT_PRICES, VARIANTS } from '../src/domain/pricing.js';
+import { MODELS, modelResolutions, type Resolution } from '../src/domain/params.js';
+import { PUBLISHED_PRICES, VARIANTS } from '../src/domain/pricing.js';
 import { toolListing } from '../src/mcp/server.js';
 import { buildTools } from '../src/mcp/tools/index.js';
 
@@ -112,11 +113,22 @@ export function renderSettings(): string {
   return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
 }
 
+/**
+ * Credits per second by model and variant: the published rate, "learned" where none is published (bounded by
+ * max_credits until the first charge), and a dash where the model does not make the resolution.
+ */
 export function renderPrices(): string {
-  const header = `| variant | ${VARIANTS.join(' | ')} |`;
+  const header = `| model | ${VARIANTS.join(' | ')} |`;
   const rule = `|---|${VARIANTS.map(() => '---').join('|')}|`;
-  const rates = `| credits / second | ${VARIANTS.map((v) => DEFAULT_PRICES[v]).join(' | ')} |`;
-  return [header, rule, rates].join('\n');
+  const rows = MODELS.map((model) => {
+    const cells = VARIANTS.map((variant) => {
+      const resolution = variant.replace('-refvid', '') as Resolution;
+      if (!modelResolutions(model).includes(resolution)) return '-';
+      return String(PUBLISHED_PRICES[model]?.[variant] ?? 'learned');
+    });
+    return `| \`${model}\` | ${cells.join(' | ')} |`;
+  });
+  return [header, rule, ...rows].join('\n');
 }
 
 export const SECTIONS = { tools: renderTools, settings: renderSettings, prices: renderPrices } as const;

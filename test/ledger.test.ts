@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LedgerValueError } from '../src/core/errors.js';
 import { WireSeedanceParams, wireBody } from '../src/domain/params.js';
-import { estimate } from '../src/domain/pricing.js';
+import { estimate, PUBLISHED_RATES, reservation } from '../src/domain/pricing.js';
 import { requestHash } from '../src/domain/request-hash.js';
 import { createMemoryLedger, LEDGER_FILE, openSqliteLedger } from '../src/ledger/index.js';
 import { openPostgresLedger } from '../src/ledger/postgres-store.js';
@@ -286,6 +286,43 @@ describe.each(stores)('%s ledger', (name, openStore) => {
       request('too big', 15, { estimate: { ...request('x').estimate, credits: 100 } }),
     );
     expect(big.kind).toBe('over_budget');
+  });
+
+  it('learns a rate per model and variant from completed charges only, with how many it rests on', async () => {
+    const ledger = await open();
+    expect(await ledger.learnedRates()).toEqual([]);
+    const fastParams = WireSeedanceParams.parse({ duration: 5, resolution: '720p' });
+    const fast = (prompt: string, maxCredits: number): ReserveRequest => {
+      const body = wireBody({ model: 'seedance-2-fast', prompt, params: fastParams });
+      return {
+        requestHash: requestHash(body),
+        request: body,
+        estimate: reservation({ ...fastParams, model: 'seedance-2-fast' }, PUBLISHED_RATES, maxCredits),
+        newJob: false,
+      };
+    };
+    const settle = async (req: ReserveRequest, jobId: string, update: JobUpdate) => {
+      const outcome = await ledger.reserve(req);
+      if (outcome.kind !== 'reserved') throw new Error(`reserved expected, got ${outcome.kind}`);
+      await ledger.markSubmitted(outcome.record.key, jobId);
+      await ledger.updateJob(jobId, update);
+    };
+    await settle(fast('one', 40), 'job-f1', completed(15));
+    await settle(fast('two', 40), 'job-f2', completed(16));
+    // Neither a failed job nor one still running nor a discovered one teaches anything.
+    await settle(fast('three', 40), 'job-f3', failed);
+    await settle(fast('four', 40), 'job-f4', processing());
+    await ledger.recordDiscovered('job-x', { ...completed(99), prompt: 'made elsewhere' });
+    await settle(request('seedance-2'), 'job-s', completed(25));
+    const rates = await ledger.learnedRates();
+    expect(rates).toHaveLength(2);
+    expect(rates).toContainEqual({
+      model: 'seedance-2-fast',
+      variant: '720p',
+      creditsPerSecond: 3.1,
+      charges: 2,
+    });
+    expect(rates).toContainEqual({ model: 'seedance-2', variant: '720p', creditsPerSecond: 5, charges: 1 });
   });
 
   it('records a job it did not submit without counting it against the budget', async () => {

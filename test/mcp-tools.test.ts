@@ -32,18 +32,19 @@ describe('tools/list', () => {
     ]);
     for (const tool of tools) {
       expect(tool.outputSchema?.type).toBe('object');
-      expect(tool.annotations).toMatchObject({
-        readOnlyHint: expect.any(Boolean),
-        destructiveHint: false,
-        idempotentHint: expect.any(Boolean),
-        openWorldHint: expect.any(Boolean),
-      });
+      // Hints at the spec's default are left out: read them as a client must, defaults first.
+      const hints = { readOnlyHint: false, destructiveHint: true, openWorldHint: true, ...tool.annotations };
+      expect(hints.readOnlyHint || !hints.destructiveHint, tool.name).toBe(true);
       expect(tool.description).toMatch(/credit|Free/i);
     }
     const generate = tools.find((t) => t.name === 'generate_video');
     const props = generate?.inputSchema.properties as Record<string, Record<string, unknown>>;
     expect(props.duration).toMatchObject({ type: 'integer', minimum: 4, maximum: 15, default: 8 });
-    expect(props.resolution).toMatchObject({ enum: ['480p', '720p', '1080p'], default: '720p' });
+    expect(props.resolution).toMatchObject({ enum: ['480p', '720p', '1080p', '4k'], default: '720p' });
+    expect(props.model).toMatchObject({
+      default: 'seedance-2',
+      enum: expect.arrayContaining(['seedance-2-fast']),
+    });
     expect(props.reference_image_urls).toMatchObject({ maxItems: 9 });
     expect(generate?.inputSchema.required).toEqual(['prompt']);
     expect(generate?.inputSchema.additionalProperties).toBe(false);
@@ -276,7 +277,8 @@ describe('generate_video', () => {
     [{ prompt: '' }, 'prompt'],
     [{ prompt: 'x'.repeat(4001) }, 'prompt'],
     [{ prompt: PROMPT, aspect_ratio: '5:4' }, 'aspect_ratio'],
-    [{ prompt: PROMPT, resolution: '4k' }, 'resolution'],
+    [{ prompt: PROMPT, model: 'seedance-2-fast', resolution: '1080p' }, 'resolution'],
+    [{ prompt: PROMPT, model: 'seedance-3' }, 'model'],
     [{ duration: 5 }, 'prompt'],
   ])('refuses invalid arguments %j naming %s, without reaching upstream', async (args, field) => {
     const h = await start();
@@ -287,10 +289,24 @@ describe('generate_video', () => {
     expect(h.sim.exchanges).toHaveLength(0);
   });
 
-  it('says 4k has no published price', async () => {
+  it('names the resolutions a model makes when it is asked for another', async () => {
+    const h = await start();
+    const result = await h.call('generate_video', {
+      prompt: PROMPT,
+      model: 'seedance-2-mini',
+      resolution: '1080p',
+    });
+    expect(textOf(result)).toMatch(/seedance-2-mini makes 480p, 720p only/);
+    expect(h.sim.exchanges).toHaveLength(0);
+  });
+
+  it('refuses 4k without max_credits, saying it has no published price and what to do', async () => {
     const h = await start();
     const result = await h.call('generate_video', { prompt: PROMPT, resolution: '4k' });
-    expect(textOf(result)).toMatch(/no published price/);
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toMatch(/seedance-2 at 4k has no published price/);
+    expect(textOf(result)).toMatch(/Give max_credits/);
+    expect(h.sim.exchanges).toHaveLength(0);
   });
 
   it('maps upstream errors to results that say what to do: 400, 401, 402, 429', async () => {
@@ -447,8 +463,8 @@ describe('list_videos', () => {
     }>(await h.call('list_videos', {}));
     expect(out.videos.map((v) => v.prompt)).toEqual(['second video', 'first video']);
     expect(out.videos.map((v) => v.credits)).toEqual([
-      5 * DEFAULT_PRICES['720p'],
-      4 * DEFAULT_PRICES['720p'],
+      5 * (DEFAULT_PRICES['720p'] ?? Number.NaN),
+      4 * (DEFAULT_PRICES['720p'] ?? Number.NaN),
     ]);
     expect(out.videos.every((v) => v.status === 'completed' && v.path !== null)).toBe(true);
   });

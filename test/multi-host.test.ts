@@ -285,6 +285,7 @@ describe('one poller per job across hosts', () => {
     const [first] = hosts;
     if (first === undefined) throw new Error('three hosts expected');
     const { record } = await first.jobs.submit({
+      model: 'seedance-2',
       prompt: 'followed by three hosts',
       params,
       estimate: estimate(params),

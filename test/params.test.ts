@@ -1,6 +1,6 @@
 /**
  * The one Seedance parameter model: held against Apiframe's own spec (read from openapi.json, never restated here),
- * its defaults, the wire body, the 4k refusal, field-named errors, media references and Seedance's cross-field and media rules.
+ * its defaults, the wire body, each model's resolutions, field-named errors, media references and Seedance's cross-field and media rules.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -8,13 +8,15 @@ import type * as z from 'zod';
 import { toJsonSchema } from '../src/core/json-schema.js';
 import {
   AgentSeedanceParams,
+  DEFAULT_MODEL,
   fieldIssues,
   LIMITS,
-  MODEL,
+  MODEL_RESOLUTIONS,
+  MODELS,
   mediaRuleBreaks,
+  modelField,
   promptSchema,
   ruleBreaks,
-  UNPRICED_RESOLUTIONS,
   WireSeedanceParams,
   WireVideoRequest,
   wireBody,
@@ -23,11 +25,11 @@ import { contractProblems, openapi } from './helpers/contract.js';
 
 type Schema = Record<string, unknown>;
 
-function seedanceBranch(): Schema {
+function seedanceBranch(name: string = DEFAULT_MODEL): Schema {
   const request = openapi.components.schemas.GenerateVideoRequest as { oneOf: Schema[] };
   const branches = request.oneOf.filter((b) => {
     const model = (b.properties as Record<string, Schema>).model;
-    return (model?.enum as unknown[] | undefined)?.includes(MODEL) || model?.const === MODEL;
+    return (model?.enum as unknown[] | undefined)?.includes(name) || model?.const === name;
   });
   expect(branches).toHaveLength(1);
   return branches[0] as Schema;
@@ -119,9 +121,11 @@ describe('the model against the seedance-2 branch of GenerateVideoRequest in ope
     expect(specPrompt.maxLength).toBeTypeOf('number');
     expect(prompt.minLength).toBe(specPrompt.minLength);
     expect(prompt.maxLength).toBe(specPrompt.maxLength);
-    for (const key of ['model', 'prompt', 'webhookUrl', 'webhookEvents']) {
+    for (const key of ['prompt', 'webhookUrl', 'webhookEvents']) {
       expect(meaning(modelProps[key] as Schema), key).toEqual(meaning(specProps[key] as Schema));
     }
+    // `model` is the family: each value is the model of one branch of the spec (held in the describe below).
+    expect(meaning(modelProps.model as Schema)).toEqual({ type: 'string', enum: [...MODELS].sort() });
   });
 
   it('has the same seedanceParams keys, and additionalProperties false', () => {
@@ -134,16 +138,9 @@ describe('the model against the seedance-2 branch of GenerateVideoRequest in ope
     expect((request.properties as Record<string, Schema>).seedanceParams).toEqual(params);
   });
 
-  it('gives every seedanceParams field the same type, limits and enum, resolution leaving out 4k only', () => {
+  it('gives every seedanceParams field the same type, limits and enum', () => {
     const model = meaning(withoutMediaRefBound(params)).properties as Record<string, Schema>;
     const expected = meaning(specParams).properties as Record<string, Schema>;
-    const specResolution = expected.resolution as Schema & { enum: string[] };
-    // The spec lists the unpriced resolutions; the model must refuse exactly those.
-    for (const r of UNPRICED_RESOLUTIONS) expect(specResolution.enum).toContain(r);
-    expected.resolution = {
-      ...specResolution,
-      enum: specResolution.enum.filter((r) => !(UNPRICED_RESOLUTIONS as readonly string[]).includes(r)),
-    };
     for (const key of Object.keys(expected)) {
       expect(model[key], `seedanceParams.${key}`).toEqual(expected[key]);
     }
@@ -210,7 +207,7 @@ describe('defaults and the wire body', () => {
       prompt: string;
       seedanceParams: Record<string, unknown>;
     };
-    expect(sent.model).toBe(MODEL);
+    expect(sent.model).toBe(DEFAULT_MODEL);
     expect(sent.prompt).toBe('a kite');
     expect(sent.seedanceParams).toMatchObject({ duration: 8, resolution: '720p', aspect_ratio: '16:9' });
     // What is sent is itself a valid wire request.
@@ -228,6 +225,35 @@ describe('defaults and the wire body', () => {
   });
 });
 
+describe.each(MODELS)('%s against its own branch of GenerateVideoRequest', (name) => {
+  const spec = seedanceBranch(name);
+  const specParams = (spec.properties as Record<string, Schema>).seedanceParams as Schema;
+  const params = toJsonSchema(WireSeedanceParams, 'input');
+
+  it("makes exactly the branch's resolutions", () => {
+    const specResolution = (specParams.properties as Record<string, Schema>).resolution as Schema;
+    expect([...MODEL_RESOLUTIONS[name]].sort()).toEqual(allowedValues(specResolution));
+  });
+
+  it('shares every other seedanceParams field, limit and request key with the model', () => {
+    const model = meaning(withoutMediaRefBound(params)).properties as Record<string, Schema>;
+    const expected = meaning(specParams).properties as Record<string, Schema>;
+    expect(Object.keys(model).sort()).toEqual(Object.keys(expected).sort());
+    for (const key of Object.keys(expected)) {
+      if (key !== 'resolution') expect(model[key], `seedanceParams.${key}`).toEqual(expected[key]);
+    }
+    expect(Object.keys(spec.properties as Schema).sort()).toEqual(
+      Object.keys(seedanceBranch().properties as Schema).sort(),
+    );
+  });
+});
+
+describe('the model field', () => {
+  it('says the per-model rules once, from the table', () => {
+    expect(modelField.description).toBe('Resolution: seedance-2-fast, seedance-2-mini: 480p/720p only.');
+  });
+});
+
 describe('validation errors name the field', () => {
   function issuesOf(schema: z.ZodType, input: unknown) {
     const parsed = schema.safeParse(input);
@@ -235,21 +261,25 @@ describe('validation errors name the field', () => {
     return fieldIssues((parsed as { error: z.ZodError }).error);
   }
 
-  it.each(UNPRICED_RESOLUTIONS)('refuses resolution %s, saying it has no published price', (resolution) => {
-    for (const schema of [AgentSeedanceParams, WireSeedanceParams]) {
-      const issues = issuesOf(schema, { resolution });
-      expect(issues).toHaveLength(1);
-      expect(issues[0]?.field).toBe('resolution');
-      expect(issues[0]?.message).toMatch(/no published price/);
-      expect(issues[0]?.message).toContain(resolution);
-    }
-  });
-
-  it('says which values are allowed for any other bad resolution, without the price remark', () => {
+  it('says which values are allowed for a bad resolution', () => {
     const issues = issuesOf(AgentSeedanceParams, { resolution: '2160p' });
     expect(issues[0]?.field).toBe('resolution');
-    expect(issues[0]?.message).toMatch(/480p, 720p, 1080p/);
-    expect(issues[0]?.message).not.toMatch(/price/);
+    expect(issues[0]?.message).toMatch(/480p, 720p, 1080p, 4k/);
+  });
+
+  it("refuses a resolution the model does not make, naming the model's resolutions, on the wire too", () => {
+    const body = { model: 'seedance-2-fast', prompt: 'p', seedanceParams: { resolution: '1080p' } };
+    const issues = issuesOf(WireVideoRequest, body);
+    expect(issues).toEqual([
+      {
+        field: 'seedanceParams.resolution',
+        message: 'seedance-2-fast makes 480p, 720p only: use one of them, or a model that makes 1080p.',
+      },
+    ]);
+    expect(WireVideoRequest.safeParse({ ...body, seedanceParams: { resolution: '720p' } }).success).toBe(
+      true,
+    );
+    expect(WireVideoRequest.safeParse({ ...body, model: 'seedance-2.5' }).success).toBe(true);
   });
 
   it.each([3, 16, 4.5, Number.NaN, '5'])('refuses duration %s', (duration) => {
@@ -277,17 +307,17 @@ describe('validation errors name the field', () => {
   it('names an unknown key and says it is not a known parameter', () => {
     const issues = issuesOf(AgentSeedanceParams, { duration: 5, negative_prompt: 'blur' });
     expect(issues).toEqual([{ field: 'negative_prompt', message: 'is not a known parameter' }]);
-    expect(issuesOf(WireVideoRequest, { model: MODEL, prompt: 'p', seedanceParams: { fps: 24 } })).toEqual([
-      { field: 'seedanceParams.fps', message: 'is not a known parameter' },
-    ]);
+    expect(
+      issuesOf(WireVideoRequest, { model: DEFAULT_MODEL, prompt: 'p', seedanceParams: { fps: 24 } }),
+    ).toEqual([{ field: 'seedanceParams.fps', message: 'is not a known parameter' }]);
   });
 
   it('refuses an empty prompt and one over the limit, naming prompt', () => {
     for (const prompt of ['', 'x'.repeat(LIMITS.prompt.max + 1)]) {
-      const issues = issuesOf(WireVideoRequest, { model: MODEL, prompt });
+      const issues = issuesOf(WireVideoRequest, { model: DEFAULT_MODEL, prompt });
       expect(issues.map((i) => i.field)).toEqual(['prompt']);
     }
-    expect(issuesOf(WireVideoRequest, { model: MODEL, prompt: '' })[0]?.message).toMatch(/empty/);
+    expect(issuesOf(WireVideoRequest, { model: DEFAULT_MODEL, prompt: '' })[0]?.message).toMatch(/empty/);
     expect(promptSchema.safeParse('x'.repeat(LIMITS.prompt.max)).success).toBe(true);
   });
 

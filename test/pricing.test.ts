@@ -6,12 +6,18 @@ import {
   DEFAULT_PRICES,
   estimate,
   type PricedParams,
+  type Prices,
   type PriceTable,
   parsePriceTable,
+  type RateBook,
   VARIANTS,
 } from '../src/domain/pricing.js';
 
 const refvid = ['https://example.com/motion.mp4'];
+
+function book(prices: Prices): RateBook {
+  return { prices, learned: [] };
+}
 
 function durations(): number[] {
   const out: number[] = [];
@@ -23,16 +29,20 @@ describe('estimate', () => {
   it('matches the three worked examples of the Seedance page', () => {
     expect(estimate({ duration: 5, resolution: '720p' })).toEqual({
       credits: 20,
+      model: 'seedance-2',
       variant: '720p',
       creditsPerSecond: 4,
       duration: 5,
+      source: 'published',
     });
     expect(estimate({ duration: 5, resolution: '1080p' }).credits).toBe(50);
     expect(estimate({ duration: 12, resolution: '720p', reference_video_urls: refvid })).toEqual({
       credits: 96,
+      model: 'seedance-2',
       variant: '720p-refvid',
       creditsPerSecond: 8,
       duration: 12,
+      source: 'published',
     });
   });
 
@@ -45,17 +55,21 @@ describe('estimate', () => {
       '720p-refvid': 8,
       '1080p-refvid': 20,
     });
-    expect([...VARIANTS].sort()).toEqual(Object.keys(DEFAULT_PRICES).sort());
+    // 4k is in the spec with no published price.
+    expect([...VARIANTS].filter((v) => !v.startsWith('4k')).sort()).toEqual(
+      Object.keys(DEFAULT_PRICES).sort(),
+    );
   });
 
-  const cases = RESOLUTIONS.flatMap((resolution) =>
+  const PRICED = RESOLUTIONS.filter((r) => r !== '4k');
+  const cases = PRICED.flatMap((resolution) =>
     [false, true].flatMap((withRefvid) =>
       durations().map((duration) => ({ resolution, withRefvid, duration })),
     ),
   );
 
   it('covers every resolution x refvid x duration of the model', () => {
-    expect(cases).toHaveLength(RESOLUTIONS.length * 2 * (LIMITS.duration.max - LIMITS.duration.min + 1));
+    expect(cases).toHaveLength(PRICED.length * 2 * (LIMITS.duration.max - LIMITS.duration.min + 1));
     expect(durations()[0]).toBe(LIMITS.duration.min);
     expect(durations().at(-1)).toBe(LIMITS.duration.max);
   });
@@ -64,15 +78,17 @@ describe('estimate', () => {
     '$resolution refvid=$withRefvid $duration s = rate x duration',
     ({ resolution, withRefvid, duration }) => {
       const variant = withRefvid ? (`${resolution}-refvid` as const) : resolution;
-      const rate = DEFAULT_PRICES[variant];
+      const rate = DEFAULT_PRICES[variant] ?? Number.NaN;
       const params: PricedParams = withRefvid
         ? { duration, resolution, reference_video_urls: refvid }
         : { duration, resolution };
       expect(estimate(params)).toEqual({
         credits: rate * duration,
+        model: 'seedance-2',
         variant,
         creditsPerSecond: rate,
         duration,
+        source: 'published',
       });
     },
   );
@@ -86,9 +102,9 @@ describe('estimate', () => {
   });
 
   it('rounds a fractional rate from a price file up, never down', () => {
-    const prices = parsePriceTable({ '720p': 4.1 });
+    const prices = book(parsePriceTable({ '720p': 4.1 }));
     expect(estimate({ duration: 5, resolution: '720p' }, prices).credits).toBe(21);
-    const exact = parsePriceTable({ '720p': 0.2 });
+    const exact = book(parsePriceTable({ '720p': 0.2 }));
     // 0.2 x 5 is 1.0000000000000002 in floating point: still exactly one credit.
     expect(estimate({ duration: 5, resolution: '720p' }, exact).credits).toBe(1);
   });
@@ -97,24 +113,38 @@ describe('estimate', () => {
 describe('parsePriceTable', () => {
   it('merges a partial override into the table', () => {
     const table = parsePriceTable({ '720p': 5, '720p-refvid': 10 });
-    expect(table).toEqual({ ...DEFAULT_PRICES, '720p': 5, '720p-refvid': 10 });
-    expect(estimate({ duration: 5, resolution: '720p' }, table).credits).toBe(25);
+    expect(table).toEqual({ 'seedance-2': { ...DEFAULT_PRICES, '720p': 5, '720p-refvid': 10 } });
+    expect(estimate({ duration: 5, resolution: '720p' }, book(table)).credits).toBe(25);
     // The default table is untouched.
     expect(DEFAULT_PRICES['720p']).toBe(4);
   });
 
   it('merges onto a given base table', () => {
     const base: PriceTable = { ...DEFAULT_PRICES, '480p': 3 };
-    expect(parsePriceTable({ '1080p': 11 }, base)).toEqual({ ...base, '1080p': 11 });
+    expect(parsePriceTable({ '1080p': 11 }, { 'seedance-2': base })).toEqual({
+      'seedance-2': { ...base, '1080p': 11 },
+    });
   });
 
   it('accepts an empty override as the table itself', () => {
-    expect(parsePriceTable({})).toEqual(DEFAULT_PRICES);
+    expect(parsePriceTable({})).toEqual({ 'seedance-2': DEFAULT_PRICES });
   });
 
   it('refuses an unknown variant, naming it and the known ones', () => {
-    expect(() => parsePriceTable({ '4k': 40 })).toThrow(/unknown variant "4k"/);
-    expect(() => parsePriceTable({ '720P': 4 })).toThrow(/known: 480p, 720p, 1080p, 480p-refvid/);
+    expect(() => parsePriceTable({ '8k': 40 })).toThrow(/unknown variant "8k"/);
+    expect(() => parsePriceTable({ '720P': 4 })).toThrow(/known: 480p, 720p, 1080p, 4k, 480p-refvid/);
+    expect(() => parsePriceTable({ 'seedance-2-fast': { '720P': 4 } })).toThrow(/unknown variant "720P"/);
+  });
+
+  it("prices 4k and the other models when the file gives their rates, each model's under its name", () => {
+    const prices = parsePriceTable({ '4k': 40, 'seedance-2-fast': { '720p': 3 } });
+    expect(prices['seedance-2']?.['4k']).toBe(40);
+    expect(
+      estimate({ model: 'seedance-2-fast', duration: 5, resolution: '720p' }, book(prices)),
+    ).toMatchObject({
+      credits: 15,
+      source: 'published',
+    });
   });
 
   it.each([
@@ -207,7 +237,7 @@ describe('cheaperOptions', () => {
   });
 
   it('uses the price table it is given', () => {
-    const prices = parsePriceTable({ '480p': 1 });
+    const prices = book(parsePriceTable({ '480p': 1 }));
     const options = cheaperOptions({ duration: 10, resolution: '720p' }, 10, prices);
     expect(options.map((o) => o.change)).toEqual(['resolution 480p']);
     expect(options[0]?.estimate.credits).toBe(10);

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { newIdempotencyKey } from '../src/apiframe/client.js';
 import { packageAsset } from '../src/core/package-files.js';
 import { UPLOAD_LIMITS } from '../src/domain/media.js';
-import { MODEL } from '../src/domain/params.js';
+import { DEFAULT_MODEL as MODEL } from '../src/domain/params.js';
 import { DEFAULT_PRICES, estimate } from '../src/domain/pricing.js';
 import { FAILURE_MARKER, type Simulator } from '../src/simulator/server.js';
 import { probeBytes } from './helpers/media.js';
@@ -228,16 +228,29 @@ describe('simulator: strict validation', () => {
     expect(sim.jobCount).toBe(0);
   });
 
-  it('refuses 4k (in the spec, but unpriced) with a message that says why', async () => {
+  it("refuses a resolution the model does not make, naming the model's resolutions", async () => {
     const sim = await env.start({ credits: 500 });
-    // A valid request for the spec: no allowViolation.
-    const answer = await submit(sim, video('x', { resolution: '4k' }));
+    // Outside the seedance-2-fast branch of the spec, on purpose.
+    env.allowViolation(/request: /);
+    const answer = await submit(sim, { ...video('x', { resolution: '1080p' }), model: 'seedance-2-fast' });
     expect(answer.status).toBe(400);
     const details = answer.body.details ?? {};
     expect(Object.keys(details)).toEqual(['seedanceParams.resolution']);
-    expect(details['seedanceParams.resolution']?.[0]).toMatch(/no published price/);
+    expect(details['seedanceParams.resolution']?.[0]).toMatch(/seedance-2-fast makes 480p, 720p only/);
     expect(sim.jobCount).toBe(0);
     expect(await balance(sim)).toBe(500);
+  });
+
+  it('prices every model of the family, 4k included, and reports the model of each job', async () => {
+    const sim = await env.start({ credits: 1000, prices: { 'seedance-2-fast': { '720p': 3 } } });
+    const fast = await submitted(sim, {
+      ...video('x', { duration: 5, resolution: '720p' }),
+      model: 'seedance-2-fast',
+    });
+    expect(await balance(sim)).toBe(985);
+    expect((await getJob(sim, fast)).body).toMatchObject({ model: 'seedance-2-fast', creditCost: 15 });
+    await submitted(sim, video('y', { duration: 4, resolution: '4k' }));
+    expect(await balance(sim)).toBeLessThan(985);
   });
 
   it('keys array items by their index and refuses too many references', async () => {
@@ -309,7 +322,7 @@ describe('simulator: credits', () => {
   });
 
   it('charges its own price table when given one (price drift)', async () => {
-    const sim = await env.start({ credits: 1000, prices: { ...DEFAULT_PRICES, '720p': 5 } });
+    const sim = await env.start({ credits: 1000, prices: { [MODEL]: { ...DEFAULT_PRICES, '720p': 5 } } });
     const id = await submitted(sim, video('x', { duration: 5, resolution: '720p' }));
     expect(await balance(sim)).toBe(975);
     expect((await getJob(sim, id)).body.creditCost).toBe(25);

@@ -14,6 +14,7 @@ function memberLedger(ledger: Ledger, member: MemberScope): Ledger {
     reserve: (request) => ledger.reserve({ ...request, member }),
     budget: (scope) => ledger.budget(scope ?? ownBudget()),
     health: () => ledger.health(),
+    learnedRates: () => ledger.learnedRates(),
     markSubmitted: (key, jobId) => ledger.markSubmitted(key, jobId),
     markRejected: (key, reason) => ledger.markRejected(key, reason),
     updateJob: (jobId, update) => ledger.updateJob(jobId, update),

@@ -15,7 +15,7 @@ import { type Fetcher, guardedFetch } from '../core/guarded-fetch.js';
 import { log } from '../core/log.js';
 import { registerSecret } from '../core/redact.js';
 import { USER_AGENT } from '../core/version.js';
-import { DEFAULT_PRICES, type PriceTable, parsePriceTable } from '../domain/pricing.js';
+import { type Prices, PUBLISHED_PRICES, parsePriceTable } from '../domain/pricing.js';
 import { AssetService } from '../inputs/assets.js';
 import { realDirs } from '../inputs/local-files.js';
 import { JobService } from '../jobs/service.js';
@@ -47,7 +47,8 @@ export interface Services {
   simulated: boolean;
   client: ApiframeClient;
   ledger: Ledger;
-  prices: PriceTable;
+  /** Published rates: the Seedance page's table with SEEDANCE_PRICES_FILE over it. */
+  prices: Prices;
   account: AccountCache;
   jobs: JobService;
   /** The polling schedule jobs are followed on: what a task's pollInterval tells clients. */
@@ -78,8 +79,8 @@ export function simulatedStateDir(config: Pick<Config, 'stateDir'>): string {
   return join(config.stateDir, 'simulated');
 }
 
-export async function loadPrices(config: Config): Promise<PriceTable> {
-  if (config.pricesFile === undefined) return DEFAULT_PRICES;
+export async function loadPrices(config: Config): Promise<Prices> {
+  if (config.pricesFile === undefined) return PUBLISHED_PRICES;
   let text: string;
   try {
     text = await readFile(config.pricesFile, 'utf8');

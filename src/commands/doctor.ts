@@ -12,7 +12,8 @@ import { SeedanceError } from '../core/errors.js';
 import { atLeast } from '../core/node-version.js';
 import { redact, registerSecret } from '../core/redact.js';
 import { REQUIRED_NODE, USER_AGENT } from '../core/version.js';
-import { VARIANTS } from '../domain/pricing.js';
+import { MODELS } from '../domain/params.js';
+import { describeDrift, type Prices, priceDrift } from '../domain/pricing.js';
 import { realDirs } from '../inputs/local-files.js';
 import { LEDGER_FILE, openSqliteLedger } from '../ledger/index.js';
 import { allClientFiles, type ClientFile, KEY_VARIABLE, startsThisServer } from './clients.js';
@@ -152,13 +153,34 @@ async function pricesCheck(config: Config): Promise<Check> {
       config.pricesFile === undefined
         ? 'built-in (the Seedance 2.0 page)'
         : `${config.pricesFile} (SEEDANCE_PRICES_FILE)`;
+    const drift = await learnedDrift(config, prices);
+    const published = MODELS.flatMap((model) => {
+      const table = Object.entries(prices[model] ?? {});
+      return table.length === 0 ? [] : [`${model} ${table.map(([v, rate]) => `${v} ${rate}`).join(', ')}`];
+    });
     return {
-      status: 'ok',
+      status: drift.length === 0 ? 'ok' : 'warn',
       label,
-      detail: `${source}: ${VARIANTS.map((v) => `${v} ${prices[v]}`).join(', ')} credits/s`,
+      detail: `${source}: ${published.join('; ')} credits/s; others learned from charges or bounded by max_credits${
+        drift.length === 0 ? '' : `. PRICE DRIFT (update SEEDANCE_PRICES_FILE): ${drift.join('; ')}`
+      }`,
     };
   } catch (error) {
     return { status: 'fail', label, detail: describe(error) };
+  }
+}
+
+/** Published rates this account's charges disagree with; none in simulate mode or before the ledger exists. */
+async function learnedDrift(config: Config, prices: Prices): Promise<string[]> {
+  if (config.simulate || (await writable(config.stateDir)) !== undefined) return [];
+  const ledger = openSqliteLedger(join(config.stateDir, LEDGER_FILE), {
+    budgetLimit: config.budgetCredits ?? null,
+    period: config.budgetPeriod,
+  });
+  try {
+    return priceDrift({ prices, learned: await ledger.learnedRates() }).map(describeDrift);
+  } finally {
+    await ledger.close();
   }
 }
 

@@ -6,12 +6,51 @@
 import * as z from 'zod';
 import type { FieldIssue } from '../core/errors.js';
 
-export const MODEL = 'seedance-2';
-
-export const RESOLUTIONS = ['480p', '720p', '1080p'] as const;
+export const RESOLUTIONS = ['480p', '720p', '1080p', '4k'] as const;
 export type Resolution = (typeof RESOLUTIONS)[number];
-/** In Apiframe's spec but without a published price, so it cannot be budgeted. */
-export const UNPRICED_RESOLUTIONS = ['4k'] as const;
+
+/**
+ * Apiframe's Seedance 2 family: the resolutions each model makes, as its branch of GenerateVideoRequest in
+ * openapi.json lists them (test/params.test.ts holds them equal). Every other field and limit is the same for all.
+ */
+export const MODEL_RESOLUTIONS = {
+  'seedance-2': RESOLUTIONS,
+  'seedance-2-fast': ['480p', '720p'],
+  'seedance-2-mini': ['480p', '720p'],
+  'seedance-2.5': RESOLUTIONS,
+} as const satisfies Record<string, readonly Resolution[]>;
+export const MODELS = [
+  'seedance-2',
+  'seedance-2-fast',
+  'seedance-2-mini',
+  'seedance-2.5',
+] as const satisfies Array<keyof typeof MODEL_RESOLUTIONS>;
+export type Model = (typeof MODELS)[number];
+export const DEFAULT_MODEL: Model = 'seedance-2';
+
+export function modelResolutions(model: Model): readonly Resolution[] {
+  return MODEL_RESOLUTIONS[model];
+}
+
+/**
+ * The per-model rules in one line, said once (the `model` field's description): the models that make fewer than
+ * every resolution, grouped by what they make. A model not named makes every resolution the field lists.
+ */
+function modelRulesText(): string {
+  const groups = new Map<string, string[]>();
+  for (const model of MODELS) {
+    const allowed = modelResolutions(model);
+    if (allowed.length === RESOLUTIONS.length) continue;
+    const key = allowed.join('/');
+    groups.set(key, [...(groups.get(key) ?? []), model]);
+  }
+  return [...groups].map(([resolutions, models]) => `${models.join(', ')}: ${resolutions} only`).join('; ');
+}
+
+export const modelField = z
+  .enum(MODELS, { error: `must be one of ${MODELS.join(', ')}` })
+  .default(DEFAULT_MODEL)
+  .describe(`Resolution: ${modelRulesText()}.`);
 export const ASPECT_RATIOS = ['21:9', '16:9', '4:3', '1:1', '3:4', '9:16', 'adaptive'] as const;
 
 export const LIMITS = {
@@ -158,19 +197,9 @@ const agentRef = z
 function seedanceFields<Ref extends z.ZodType<string, string>>(ref: Ref) {
   const { duration } = LIMITS;
   return {
-    duration: z
-      .int()
-      .min(duration.min)
-      .max(duration.max)
-      .default(DEFAULTS.duration)
-      .describe('Priced per second.'),
+    duration: z.int().min(duration.min).max(duration.max).default(DEFAULTS.duration),
     resolution: z
-      .enum(RESOLUTIONS, {
-        error: (issue) =>
-          UNPRICED_RESOLUTIONS.some((r) => r === issue.input)
-            ? `"${String(issue.input)}" is in Apiframe's spec but has no published price, so it cannot be budgeted; use one of ${RESOLUTIONS.join(', ')}`
-            : `must be one of ${RESOLUTIONS.join(', ')}`,
-      })
+      .enum(RESOLUTIONS, { error: `must be one of ${RESOLUTIONS.join(', ')}` })
       .default(DEFAULTS.resolution),
     aspect_ratio: z
       .enum(ASPECT_RATIOS, { error: `must be one of ${ASPECT_RATIOS.join(', ')}` })
@@ -195,17 +224,11 @@ function seedanceFields<Ref extends z.ZodType<string, string>>(ref: Ref) {
       .max(LIMITS.reference_audio_urls)
       .optional()
       .describe(`Audio (${LIMITS.referenceAudioSeconds.max} s in all); needs a reference image or video.`),
-    generate_audio: z
-      .boolean()
-      .default(DEFAULTS.generate_audio)
-      .describe('Synchronized audio; no extra cost.'),
-    return_last_frame: z
-      .boolean()
-      .default(DEFAULTS.return_last_frame)
-      .describe('Also save the last frame (to chain).'),
+    generate_audio: z.boolean().default(DEFAULTS.generate_audio).describe('No extra cost.'),
+    return_last_frame: z.boolean().default(DEFAULTS.return_last_frame).describe('Also save the last frame.'),
     web_search: z.boolean().default(DEFAULTS.web_search).describe('Web-grounded prompt.'),
     seed: z.int().optional(),
-    camera_fixed: z.boolean().default(DEFAULTS.camera_fixed).describe('Lock the camera.'),
+    camera_fixed: z.boolean().default(DEFAULTS.camera_fixed),
   };
 }
 
@@ -227,18 +250,29 @@ export type WireSeedanceParams = z.output<typeof WireSeedanceParams>;
 export const WEBHOOK_EVENTS = ['progress', 'completed', 'failed'] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
-/** The body of `POST /v2/videos/generate` for Seedance 2.0, as Apiframe validates it. */
-export const WireVideoRequest = z.strictObject({
-  model: z.literal(MODEL),
+/** The body of `POST /v2/videos/generate` for the Seedance 2 family, as Apiframe validates it. */
+export const WireVideoRequestShape = z.strictObject({
+  model: z.enum(MODELS),
   prompt: promptSchema,
   seedanceParams: WireSeedanceParams.optional(),
   webhookUrl: z.url().optional(),
   webhookEvents: z.array(z.enum(WEBHOOK_EVENTS)).min(1).optional(),
 });
+/** The body with the model's own resolutions enforced (Apiframe's oneOf picks the branch by `model`). */
+export const WireVideoRequest = WireVideoRequestShape.superRefine(
+  (body, ctx) => {
+    const broken = modelRuleBreak(body.model, body.seedanceParams?.resolution ?? DEFAULTS.resolution);
+    if (broken !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['seedanceParams', 'resolution'], message: broken.message });
+  },
+  { when: (payload) => payload.issues.length === 0 },
+);
 export type WireVideoRequest = z.output<typeof WireVideoRequest>;
 
 /** A request whose media references are all remote (uploaded or given as URLs): ready to be priced and sent. */
 export interface ResolvedRequest {
+  /** DEFAULT_MODEL when not given. */
+  model?: Model;
   prompt: string;
   params: WireSeedanceParams;
 }
@@ -249,7 +283,7 @@ export interface ResolvedRequest {
  */
 export function wireBody(request: ResolvedRequest): WireVideoRequest {
   const seedanceParams = WireSeedanceParams.parse(request.params);
-  return { model: MODEL, prompt: request.prompt, seedanceParams };
+  return { model: request.model ?? DEFAULT_MODEL, prompt: request.prompt, seedanceParams };
 }
 
 export function referenceCount(params: Partial<Record<MediaField, string | string[] | undefined>>): number {
@@ -270,6 +304,17 @@ export interface RuleBreak {
 }
 
 const REFERENCE_FIELDS = ['reference_image_urls', 'reference_video_urls', 'reference_audio_urls'] as const;
+
+/** A resolution the chosen model does not make, named with the ones it does. */
+export function modelRuleBreak(model: Model, resolution: Resolution): RuleBreak | undefined {
+  const allowed = modelResolutions(model);
+  if (allowed.includes(resolution)) return undefined;
+  return {
+    code: 'resolution_for_model',
+    fields: ['resolution', 'model'],
+    message: `${model} makes ${allowed.join(', ')} only: use one of them, or a model that makes ${resolution}.`,
+  };
+}
 
 /**
  * Seedance's cross-field rules (known from third-party copies of ByteDance's docs): a request that breaks one is
@@ -313,7 +358,9 @@ export function ruleBreaks(params: Partial<Record<MediaField, string | string[] 
   return breaks;
 }
 
-type WithMediaFields = z.ZodType<Partial<Record<MediaField, string | string[] | undefined>>>;
+type WithMediaFields = z.ZodType<
+  Partial<Record<MediaField, string | string[] | undefined>> & { model?: Model; resolution?: Resolution }
+>;
 
 /**
  * The schema with the rules as zod issues: every schema that holds Seedance parameters (the agent's, the wire's and
@@ -322,7 +369,11 @@ type WithMediaFields = z.ZodType<Partial<Record<MediaField, string | string[] | 
 export function withSeedanceRules<S extends WithMediaFields>(schema: S): S {
   return schema.superRefine(
     (params, ctx) => {
-      for (const rule of ruleBreaks(params)) {
+      const modelBreak =
+        params.model === undefined || params.resolution === undefined
+          ? undefined
+          : modelRuleBreak(params.model, params.resolution);
+      for (const rule of [...ruleBreaks(params), ...(modelBreak === undefined ? [] : [modelBreak])]) {
         ctx.addIssue({ code: 'custom', path: [rule.fields[0]], message: rule.message });
       }
     },

@@ -23,12 +23,20 @@ import type { Fetcher } from '../core/guarded-fetch.js';
 import { log } from '../core/log.js';
 import { quoted } from '../core/redact.js';
 import {
+  type Model,
   type WebhookEvent,
   type WireSeedanceParams,
   type WireVideoRequest,
   wireBody,
 } from '../domain/params.js';
-import { cheaperOptions, type Estimate, type PriceTable } from '../domain/pricing.js';
+import {
+  cheaperOptions,
+  type Estimate,
+  knownEstimate,
+  type PricedParams,
+  type Prices,
+  type RateBook,
+} from '../domain/pricing.js';
 import { requestHash } from '../domain/request-hash.js';
 import type {
   BudgetSnapshot,
@@ -43,6 +51,7 @@ import { outputBaseName } from './naming.js';
 import { JobWatcher, type PollSchedule } from './watcher.js';
 
 export interface SubmitInput {
+  model: Model;
   prompt: string;
   params: WireSeedanceParams;
   estimate: Estimate;
@@ -182,7 +191,7 @@ export class JobService {
     private readonly client: ApiframeClient,
     private readonly ledger: Ledger,
     private readonly account: AccountCache,
-    private readonly prices: PriceTable,
+    private readonly prices: Prices,
     private readonly options: JobServiceOptions,
   ) {
     const { leases } = ledger;
@@ -198,6 +207,16 @@ export class JobService {
 
   close(): void {
     this.watcher.close();
+  }
+
+  /**
+   * The rates to price these videos with: the published ones, and those learned from this account's charges. The
+   * ledger is read only when a video has no published rate, so pricing a published video stays a memory-only call.
+   */
+  async rates(videos: readonly PricedParams[]): Promise<RateBook> {
+    const published: RateBook = { prices: this.prices, learned: [] };
+    if (videos.every((video) => knownEstimate(video, published) !== undefined)) return published;
+    return { prices: this.prices, learned: await this.ledger.learnedRates() };
   }
 
   /** Called by the watcher on every poll. */
@@ -216,7 +235,7 @@ export class JobService {
 
   async submit(input: SubmitInput, signal?: AbortSignal): Promise<Submission> {
     if (signal?.aborted) throw new CancelledError('generate_video');
-    const body = wireBody({ prompt: input.prompt, params: input.params });
+    const body = wireBody({ model: input.model, prompt: input.prompt, params: input.params });
     const outcome = await this.ledger.reserve({
       ...(input.idempotencyKey === undefined ? {} : { key: input.idempotencyKey }),
       requestHash: requestHash(body),
@@ -230,7 +249,11 @@ export class JobService {
       throw new BudgetExceededError(
         outcome.budget,
         outcome.needed,
-        cheaperOptions(input.params, remaining, this.prices),
+        cheaperOptions(
+          { ...input.params, model: input.model },
+          remaining,
+          await this.rates([{ ...input.params, model: input.model }]),
+        ),
       );
     }
     if (outcome.kind === 'key_conflict')

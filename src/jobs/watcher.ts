@@ -22,7 +22,6 @@ import {
   UnexpectedError,
 } from '../core/errors.js';
 import { log } from '../core/log.js';
-import { MODEL } from '../domain/params.js';
 import type { JobLeases } from '../ledger/types.js';
 
 export interface PollSchedule {
@@ -294,8 +293,8 @@ export class JobWatcher {
       for (let page = 0; page < LIST_PAGES; page++) {
         this.polls += 1;
         this.listPolls += 1;
+        // No model filter: the jobs followed may be of any model of the family.
         const answer = await this.client.listJobs({
-          model: MODEL,
           limit: LIST_PAGE,
           ...(cursor === undefined ? {} : { cursor }),
         });

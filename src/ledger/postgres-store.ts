@@ -16,15 +16,18 @@ import type { Client, Pool, PoolClient, QueryResultRow } from 'pg';
 import { LedgerUnavailableError, UnknownRecordError } from '../core/errors.js';
 import { log } from '../core/log.js';
 import { registerSecret, sanitize } from '../core/redact.js';
-import { MODEL } from '../domain/params.js';
+import { DEFAULT_MODEL } from '../domain/params.js';
+import type { LearnedRate } from '../domain/pricing.js';
 import { JOB_CHANNEL, MIGRATION_LOCK, MIGRATIONS } from './postgres-schema.js';
 import {
   applyJobUpdate,
+  type ChargeSums,
   credits,
   currentOwner,
   decodeCursor,
   encodeCursor,
   isProcessAlive,
+  learnedRatesFrom,
   memberKey,
   periodStart,
 } from './rules.js';
@@ -404,6 +407,18 @@ class PostgresLedger implements Ledger {
       : this.snapshot(query, member.name, member.budgetLimit, member.period, this.now());
   }
 
+  async learnedRates(): Promise<LearnedRate[]> {
+    const rows = await this.query<ChargeSums & QueryResultRow>(
+      `SELECT request->>'model' AS model, estimate->>'variant' AS variant, sum(charged) AS charged,
+         sum((estimate->>'duration')::numeric) AS seconds, count(*) AS charges
+       FROM seedance_jobs
+       WHERE NOT discovered AND status = 'COMPLETED' AND charged > 0 AND estimate IS NOT NULL
+       GROUP BY 1, 2`,
+      [],
+    );
+    return learnedRatesFrom(rows);
+  }
+
   /** A budget's figures for the period `now` falls in: the server's (member null), or one member's. */
   private async snapshot(
     query: Query,
@@ -489,7 +504,7 @@ class PostgresLedger implements Ledger {
           key: `discovered-${jobId}`,
           member,
           requestHash: '',
-          request: { model: MODEL, prompt: update.prompt ?? '' },
+          request: { model: DEFAULT_MODEL, prompt: update.prompt ?? '' },
           estimate: null,
           createdAt: at,
           owner: this.owner,

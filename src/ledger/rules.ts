@@ -7,6 +7,8 @@ import { hostname } from 'node:os';
 import { TERMINAL_STATUSES } from '../apiframe/schemas.js';
 import { InvalidArgumentsError, LedgerValueError } from '../core/errors.js';
 import type { BudgetPeriod } from '../domain/budget.js';
+import { MODELS } from '../domain/params.js';
+import { type LearnedRate, VARIANTS } from '../domain/pricing.js';
 import { type JobRecord, type JobUpdate, type LedgerStatus, LOCAL_MEMBER } from './types.js';
 
 const STATUS_RANK: Record<LedgerStatus, number> = {
@@ -133,4 +135,32 @@ export function decodeCursor(cursor: string): { createdAt: string; key: string }
     [{ field: 'cursor', message: 'not a cursor this server returned' }],
     'Pass next_cursor from the previous list_videos result exactly, or leave cursor out for the first page.',
   );
+}
+
+/** A store's sums of charges by model and variant, as its query answers them. */
+export interface ChargeSums {
+  model: unknown;
+  variant: unknown;
+  charged: unknown;
+  seconds: unknown;
+  charges: unknown;
+}
+
+/**
+ * Learned rates from a store's sums. A row naming a model or variant this server does not price, or with sums that
+ * are not positive numbers, teaches nothing and is left out.
+ */
+export function learnedRatesFrom(rows: readonly ChargeSums[]): LearnedRate[] {
+  const rates: LearnedRate[] = [];
+  for (const row of rows) {
+    const model = MODELS.find((m) => m === row.model);
+    const variant = VARIANTS.find((v) => v === row.variant);
+    const charged = Number(row.charged);
+    const seconds = Number(row.seconds);
+    const charges = Number(row.charges);
+    if (model === undefined || variant === undefined) continue;
+    if (!(charged > 0) || !(seconds > 0) || !Number.isSafeInteger(charges) || charges < 1) continue;
+    rates.push({ model, variant, creditsPerSecond: charged / seconds, charges });
+  }
+  return rates;
 }

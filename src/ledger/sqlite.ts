@@ -36,15 +36,18 @@ import {
   UnknownRecordError,
 } from '../core/errors.js';
 import { log } from '../core/log.js';
-import { MODEL } from '../domain/params.js';
+import { DEFAULT_MODEL } from '../domain/params.js';
+import type { LearnedRate } from '../domain/pricing.js';
 import {
   applyJobUpdate,
+  type ChargeSums,
   credits,
   currentOwner,
   decodeCursor,
   encodeCursor,
   isLocalOwner,
   isProcessAlive,
+  learnedRatesFrom,
   memberKey,
   periodKey,
   periodStart,
@@ -240,6 +243,22 @@ class SqliteStore implements SqliteLedger {
     );
   }
 
+  async learnedRates(): Promise<LearnedRate[]> {
+    return this.read((c) =>
+      learnedRatesFrom(
+        this.all(
+          c,
+          `SELECT json_extract(request, '$.model') AS model, json_extract(estimate, '$.variant') AS variant,
+             sum(charged) AS charged, sum(json_extract(estimate, '$.duration')) AS seconds, count(*) AS charges
+           FROM jobs
+           WHERE discovered = 0 AND status = 'COMPLETED' AND charged > 0 AND estimate IS NOT NULL
+           GROUP BY 1, 2`,
+          [],
+        ) as unknown as ChargeSums[],
+      ),
+    );
+  }
+
   async health(): Promise<LedgerHealth> {
     const where = { store: 'sqlite', location: this.path };
     try {
@@ -302,7 +321,7 @@ class SqliteStore implements SqliteLedger {
           key: `discovered-${jobId}`,
           member,
           requestHash: '',
-          request: { model: MODEL, prompt: update.prompt ?? '' },
+          request: { model: DEFAULT_MODEL, prompt: update.prompt ?? '' },
           estimate: null,
           createdAt: at,
           owner: this.owner,

@@ -10,7 +10,7 @@
 import type { JobStatus } from '../apiframe/schemas.js';
 import type { BudgetPeriod } from '../domain/budget.js';
 import type { MediaKind, WireVideoRequest } from '../domain/params.js';
-import type { Estimate } from '../domain/pricing.js';
+import type { Estimate, LearnedRate } from '../domain/pricing.js';
 
 /** `submitting`: recorded, POST not (yet) answered. `rejected`: Apiframe definitely created no job. */
 export type LedgerStatus = 'submitting' | 'rejected' | JobStatus;
@@ -192,6 +192,11 @@ export interface Ledger {
   /** The server-wide budget, or with `member` that member's own. Throws rather than guess when it cannot be computed. */
   budget(member?: MemberScope): Promise<BudgetSnapshot>;
   health(): Promise<LedgerHealth>;
+  /**
+   * Rates learned from this account's own charges: per model and variant, the credits charged for completed jobs
+   * priced here over their seconds of video, with how many charges each rests on.
+   */
+  learnedRates(): Promise<LearnedRate[]>;
   /** The POST was answered with a job id. */
   markSubmitted(key: string, jobId: string): Promise<JobRecord>;
   /** Apiframe definitely created no job (a 4xx): the reservation is released. */

@@ -62,6 +62,28 @@ const noElicitation: jsonSchemaValidator = {
   },
 };
 
+/** The MCP spec's value of each hint when it is left out. */
+const HINT_DEFAULTS = {
+  readOnlyHint: false,
+  destructiveHint: true,
+  idempotentHint: false,
+  openWorldHint: true,
+};
+
+/**
+ * A tool's hints as published: those at the spec's default are left out (the spec says them), and so is
+ * destructiveHint for a read-only tool (the spec gives it meaning only when readOnlyHint is false).
+ */
+function publishedHints(annotations: ToolDefinition['annotations']): Partial<typeof HINT_DEFAULTS> {
+  return Object.fromEntries(
+    Object.entries(annotations).filter(
+      ([hint, value]) =>
+        value !== HINT_DEFAULTS[hint as keyof typeof HINT_DEFAULTS] &&
+        !(hint === 'destructiveHint' && annotations.readOnlyHint),
+    ),
+  );
+}
+
 export function toolListing(tools: readonly ToolDefinition[]): Tool[] {
   return tools.map((tool) => ({
     name: tool.name,
@@ -69,7 +91,7 @@ export function toolListing(tools: readonly ToolDefinition[]): Tool[] {
     description: tool.description,
     inputSchema: (tool.publishInput ?? ((schema) => schema))(toJsonSchema(tool.input, 'input')),
     outputSchema: toOutputJsonSchema(tool.output),
-    annotations: tool.annotations,
+    annotations: publishedHints(tool.annotations),
     ...(tool.taskSupport === undefined ? {} : { execution: { taskSupport: tool.taskSupport } }),
     ...(tool.uiResourceUri === undefined ? {} : { _meta: { ui: { resourceUri: tool.uiResourceUri } } }),
   }));

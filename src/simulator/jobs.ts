@@ -9,11 +9,11 @@ import {
   MEDIA_FIELDS,
   type MediaField,
   type MediaMeasure,
-  MODEL,
+  MODELS,
   mediaRuleBreaks,
   WireVideoRequest,
 } from '../domain/params.js';
-import { DEFAULT_PRICES, estimate } from '../domain/pricing.js';
+import { DEFAULT_PRICES, estimate, type Prices } from '../domain/pricing.js';
 import { requestHash } from '../domain/request-hash.js';
 import { assetStatus, jobStatus, settleRefunds } from './clock.js';
 import { HttpFailure, type RecordedExchange, readJson, zodDetails } from './http.js';
@@ -38,10 +38,10 @@ export async function submit(state: SimState, req: IncomingMessage, apiKey: stri
     });
   }
   const model = (body as { model?: unknown } | null)?.model;
-  if (model !== MODEL) {
+  if (!MODELS.some((m) => m === model)) {
     throw new HttpFailure(400, {
       error: 'Validation failed',
-      details: { model: [`this simulator only serves "${MODEL}"`] },
+      details: { model: [`this simulator only serves ${MODELS.map((m) => `"${m}"`).join(', ')}`] },
     });
   }
   const parsed = WireVideoRequest.safeParse(body);
@@ -70,7 +70,10 @@ export async function submit(state: SimState, req: IncomingMessage, apiKey: stri
     }
   }
   settleRefunds(state);
-  const price = estimate(params, state.options.prices ?? DEFAULT_PRICES).credits;
+  const price = estimate(
+    { ...params, model: request.model },
+    { prices: simulatedPrices(state), learned: [] },
+  ).credits;
   if (state.credits < price) {
     throw new HttpFailure(402, {
       error: 'Insufficient credits',
@@ -93,6 +96,31 @@ export async function submit(state: SimState, req: IncomingMessage, apiKey: stri
   state.jobs.set(job.id, job);
   if (key !== undefined) state.idempotency.set(`${apiKey}\u0000${key}`, { hash, jobId: job.id });
   return { status: 202, body: { jobId: job.id, status: 'QUEUED' }, created: job };
+}
+
+/**
+ * What the simulated Apiframe charges when a test says nothing: seedance-2 at the published table (with 4k), and the
+ * others at rates of their own, unknown to seedance-mcp, so that learning and bounds are exercised end to end.
+ */
+export const SIMULATED_PRICES: Prices = {
+  'seedance-2': { ...DEFAULT_PRICES, '4k': 25, '4k-refvid': 50 },
+  'seedance-2-fast': { '480p': 1, '720p': 3, '480p-refvid': 2, '720p-refvid': 6 },
+  'seedance-2-mini': { '480p': 1, '720p': 2, '480p-refvid': 2, '720p-refvid': 4 },
+  'seedance-2.5': {
+    '480p': 3,
+    '720p': 6,
+    '1080p': 14,
+    '4k': 30,
+    '480p-refvid': 6,
+    '720p-refvid': 12,
+    '1080p-refvid': 28,
+    '4k-refvid': 60,
+  },
+};
+
+function simulatedPrices(state: SimState): Prices {
+  const given = state.options.prices ?? {};
+  return Object.fromEntries(MODELS.map((model) => [model, { ...SIMULATED_PRICES[model], ...given[model] }]));
 }
 
 function defaultParams() {
@@ -179,7 +207,7 @@ export function jobJson(state: SimState, job: SimJob) {
   return {
     id: job.id,
     status,
-    model: MODEL,
+    model: job.input.model,
     progress,
     result: status === 'COMPLETED' ? resultOf(state, job) : null,
     error: status === 'FAILED' ? 'Generation failed: the provider rejected the prompt (simulated)' : null,
@@ -224,7 +252,8 @@ export function listJobs(state: SimState, url: URL, apiKey: string) {
     .map((j) => ({ job: j, json: jobJson(state, j) }))
     .filter(
       ({ json }) =>
-        (query.status === undefined || json.status === query.status) && (query.model ?? MODEL) === MODEL,
+        (query.status === undefined || json.status === query.status) &&
+        (query.model === undefined || json.model === query.model),
     );
   const page = ordered.slice(0, query.limit);
   const last = page.at(-1);

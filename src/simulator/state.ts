@@ -2,7 +2,7 @@
 import type * as z from 'zod';
 import type { MediaDimensions } from '../domain/media-probe.js';
 import type { MEDIA_KINDS, WireVideoRequest } from '../domain/params.js';
-import type { PriceTable } from '../domain/pricing.js';
+import type { Prices } from '../domain/pricing.js';
 import type { LastFrameSize } from './media.js';
 
 export interface SimulatorOptions {
@@ -15,8 +15,11 @@ export interface SimulatorOptions {
   processingMs?: number;
   /** Time an asset spends Processing before it is Active. */
   assetProcessingMs?: number;
-  /** The price the simulated Apiframe charges; differs from seedance-mcp's table to test price drift. */
-  prices?: PriceTable;
+  /**
+   * What the simulated Apiframe charges, per model, over SIMULATED_PRICES (jobs.ts): a model or variant given here
+   * replaces the default, so tests can make a rate differ from seedance-mcp's (price drift).
+   */
+  prices?: Prices;
   /** Older docs show `result` as a bare URL string; newer ones as an object. */
   resultShape?: 'object' | 'string';
   /** Whether creditCost is visible from submission or only once the job completes. */

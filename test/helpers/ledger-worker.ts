@@ -32,7 +32,14 @@ for (let i = 0; i < Number(count); i++) {
   const outcome = await ledger.reserve({
     requestHash: requestHash(body),
     request: body,
-    estimate: { credits: 1, variant: '480p', creditsPerSecond: 0.25, duration: 4 },
+    estimate: {
+      credits: 1,
+      model: 'seedance-2',
+      variant: '480p',
+      creditsPerSecond: 0.25,
+      duration: 4,
+      source: 'published',
+    },
     newJob: false,
   });
   process.stdout.write(`${outcome.kind}\n`);

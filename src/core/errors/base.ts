@@ -37,6 +37,7 @@ export const ERROR_CODES = [
   // spending.ts
   'over_budget',
   'over_max_credits',
+  'unknown_price',
   'idempotency_conflict',
   // jobs.ts
   'download_failed',

@@ -58,6 +58,21 @@ export class MaxCreditsExceededError extends SeedanceError {
   }
 }
 
+/** A video whose rate is neither published nor learned: it is sent only with a ceiling the caller accepts. */
+export class UnknownPriceError extends SeedanceError {
+  constructor(model: string, variant: string) {
+    super(
+      'unknown_price',
+      `${model} at ${variant} has no published price, and this account has not been charged for one yet, so its cost is not known.`,
+      {
+        recovery:
+          'Nothing was submitted. Give max_credits (the most the user accepts): the budget reserves it, the charge replaces it, and later estimates use the learned rate.',
+        details: { model, variant },
+      },
+    );
+  }
+}
+
 export class IdempotencyConflictError extends SeedanceError {
   constructor(key: string, jobId: string | null) {
     super(

@@ -1,7 +1,14 @@
 import * as z from 'zod';
 import { InvalidArgumentsError, LedgerUnavailableError } from '../../core/errors.js';
 import type { JsonSchema } from '../../core/json-schema.js';
-import { agentParamFields, promptSchema, RESOLUTIONS, withSeedanceRules } from '../../domain/params.js';
+import {
+  agentParamFields,
+  DEFAULT_MODEL,
+  modelField,
+  promptSchema,
+  RESOLUTIONS,
+  withSeedanceRules,
+} from '../../domain/params.js';
 import { cheaperOptions, DEFAULT_PRICES, estimate, planOptions } from '../../domain/pricing.js';
 import type { AccessScope } from '../../inputs/local-files.js';
 import { measureMediaRefs } from '../../inputs/measure.js';
@@ -22,6 +29,7 @@ const NO_BUDGET: BudgetSnapshot = {
 
 const plannedVideo = {
   prompt: promptSchema.optional(),
+  model: modelField,
   ...agentParamFields,
   count: z.int().min(1).max(100).default(1).describe('How many such videos.'),
 };
@@ -35,7 +43,7 @@ const input = withSeedanceRules(
       .min(1)
       .max(MAX_PLANNED)
       .optional()
-      .describe('Or a plan: videos with the fields above.'),
+      .describe('Videos with the fields above.'),
   }),
 );
 
@@ -64,6 +72,9 @@ const output = z.object({
       total_credits: z.number(),
       variant: z.string(),
       credits_per_second: z.number(),
+      /** published (the price table), learned (this account's charges, `charges` of them). */
+      rate_source: z.enum(['published', 'learned', 'bounded']),
+      charges: z.number().optional(),
       duration_seconds: z.number(),
       warnings: z.array(z.string()),
     }),
@@ -84,7 +95,7 @@ const output = z.object({
 export const estimateCostTool = defineTool({
   name: 'estimate_cost',
   title: 'Estimate cost',
-  description: `Price of a video (generate_video's fields) or a plan vs budget and balance; what fits if over. Free. Credits/s: ${RESOLUTIONS.map((r) => `${r} ${DEFAULT_PRICES[r]}`).join(', ')}; x2 with reference videos.`,
+  description: `Price of a video (generate_video's fields) or a plan vs budget and balance; what fits if over. Free. ${DEFAULT_MODEL} credits/s: ${RESOLUTIONS.flatMap((r) => (DEFAULT_PRICES[r] === undefined ? [] : [`${r} ${DEFAULT_PRICES[r]}`])).join(', ')}.`,
   input,
   publishInput,
   output,
@@ -104,6 +115,7 @@ export const estimateCostTool = defineTool({
     }
     const plan = list ?? [single];
     const { services } = ctx;
+    const rates = await services.jobs.rates(plan);
     // Local media is measured here as generate_video measures it, so a plan that passes will not be refused later.
     let scope: Promise<AccessScope> | undefined;
     const measuredWarnings: string[][] = [];
@@ -116,7 +128,7 @@ export const estimateCostTool = defineTool({
       measuredWarnings.push(measured.warnings);
     }
     const videos = plan.map((video, index) => {
-      const e = estimate(video, services.prices);
+      const e = estimate(video, rates);
       return {
         index,
         count: video.count,
@@ -124,6 +136,8 @@ export const estimateCostTool = defineTool({
         total_credits: e.credits * video.count,
         variant: e.variant,
         credits_per_second: e.creditsPerSecond,
+        rate_source: e.source,
+        ...(e.charges === undefined ? {} : { charges: e.charges }),
         duration_seconds: e.duration,
         warnings: measuredWarnings[index] ?? [],
       };
@@ -151,7 +165,7 @@ export const estimateCostTool = defineTool({
       : plan.flatMap((video, index) => {
           const others = total - (videos[index]?.total_credits ?? 0);
           const perVideo = Math.floor(Math.max(0, available - others) / video.count);
-          return cheaperOptions(video, perVideo, services.prices).map((o) => ({
+          return cheaperOptions(video, perVideo, rates).map((o) => ({
             index,
             change: o.change,
             credits: o.estimate.credits * video.count,
@@ -162,7 +176,7 @@ export const estimateCostTool = defineTool({
       // One video alone: its own cheaper variants (above) are the plan's.
       fits || (plan.length === 1 && plan[0]?.count === 1)
         ? []
-        : planOptions(plan, available, services.prices).map((o) => ({
+        : planOptions(plan, available, rates).map((o) => ({
             change: o.change,
             total_credits: o.total,
           }));
@@ -184,7 +198,7 @@ export const estimateCostTool = defineTool({
       `${plan.length === 1 && videos[0]?.count === 1 ? 'This video costs' : 'This plan costs'} ${total} credits${against.length > 0 ? ` (${against.join(', ')})` : ''}: ${fits ? 'it fits' : 'it does NOT fit'}.`,
       ...videos.map(
         (v) =>
-          `#${v.index}: ${v.count} x ${v.credits} credits (${v.variant}, ${v.credits_per_second}/s x ${v.duration_seconds} s)`,
+          `#${v.index}: ${v.count} x ${v.credits} credits (${v.variant}, ${v.credits_per_second}/s x ${v.duration_seconds} s, ${v.rate_source}${v.charges === undefined ? '' : ` from ${v.charges} charges`})`,
       ),
       ...videos.flatMap((v) => v.warnings.map((w) => `Warning #${v.index}: ${w}`)),
       ...planWide.map((o) => `Fits: ${o.change}, plan total ${o.total_credits} credits`),

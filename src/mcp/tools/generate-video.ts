@@ -4,11 +4,12 @@ import {
   AGENT_IDEMPOTENCY_KEY_MAX,
   agentParamFields,
   fieldIssues,
+  modelField,
   promptSchema,
   WireSeedanceParams,
   withSeedanceRules,
 } from '../../domain/params.js';
-import { cheaperOptions, estimate } from '../../domain/pricing.js';
+import { cheaperOptions, reservation } from '../../domain/pricing.js';
 import { resolveMediaRefs } from '../../inputs/assets.js';
 import { PLAYER_URI } from '../resources.js';
 import { defineTool } from './define.js';
@@ -19,8 +20,9 @@ export function generateVideoTool(limits: WaitLimits) {
   const input = withSeedanceRules(
     z.strictObject({
       prompt: promptSchema,
+      model: modelField,
       ...agentParamFields,
-      max_credits: z.int().min(1).optional().describe('Refuse if it would cost more.'),
+      max_credits: z.int().min(1).optional().describe('Cost cap; needed when no rate is known.'),
       wait_seconds: waitSecondsField(limits),
       idempotency_key: z
         .string()
@@ -28,7 +30,7 @@ export function generateVideoTool(limits: WaitLimits) {
         .max(AGENT_IDEMPOTENCY_KEY_MAX)
         .optional()
         .describe('Same key: never paid twice.'),
-      new_job: z.boolean().default(false).describe('Pay again, not reuse an identical request.'),
+      new_job: z.boolean().default(false).describe('Pay again, no reuse.'),
     }),
   );
 
@@ -36,7 +38,7 @@ export function generateVideoTool(limits: WaitLimits) {
     name: 'generate_video',
     title: 'Generate a video',
     description: [
-      'Makes a Seedance 2.0 MP4. COSTS CREDITS (see estimate_cost); refused over max_credits or budget.',
+      'Makes a Seedance MP4. COSTS CREDITS (see estimate_cost); refused over budget.',
       'Unfinished after wait_seconds: status "processing" + job_id; then call get_video, not generate_video.',
       'Identical requests within 24 h reuse it.',
     ].join(' '),
@@ -46,15 +48,13 @@ export function generateVideoTool(limits: WaitLimits) {
     taskSupport: 'optional',
     uiResourceUri: PLAYER_URI,
     async handler(args, ctx) {
-      const { prompt, max_credits, wait_seconds, idempotency_key, new_job, ...agentParams } = args;
+      const { prompt, model, max_credits, wait_seconds, idempotency_key, new_job, ...agentParams } = args;
       const { services } = ctx;
-      const price = estimate(agentParams, services.prices);
+      const priced = { ...agentParams, model };
+      const rates = await services.jobs.rates([priced]);
+      const price = reservation(priced, rates, max_credits);
       if (max_credits !== undefined && price.credits > max_credits) {
-        throw new MaxCreditsExceededError(
-          price,
-          max_credits,
-          cheaperOptions(agentParams, max_credits, services.prices),
-        );
+        throw new MaxCreditsExceededError(price, max_credits, cheaperOptions(priced, max_credits, rates));
       }
       const scope = await ctx.accessScope();
       let stage = 0;
@@ -70,6 +70,7 @@ export function generateVideoTool(limits: WaitLimits) {
       }
       const submission = await services.jobs.submit(
         {
+          model,
           prompt,
           params: params.data,
           estimate: price,

@@ -84,8 +84,11 @@ export const VideoOutput = z.object({
     /** Null for a job this server did not submit (found by get_video): its price was never estimated here. */
     estimated_credits: z.number().nullable(),
     charged_credits: z.number().nullable(),
+    model: z.string(),
     variant: z.string().nullable(),
     credits_per_second: z.number().nullable(),
+    /** published, learned, or bounded (no rate known: max_credits reserved until the charge). Null as above. */
+    rate_source: z.string().nullable(),
     duration_seconds: z.number().nullable(),
     refunded: z.boolean(),
     /** False when this call reused a job: no new charge. */
@@ -139,7 +142,16 @@ export function videoOutput(input: VideoOutputInput): VideoOutput {
   const warnings = [...input.warnings, ...record.upstreamAnomalies];
   const charged = record.charged;
   const estimated = record.estimate;
-  if (status === 'completed' && charged !== null && estimated !== null && charged !== estimated.credits) {
+  if (status === 'completed' && charged !== null && estimated?.source === 'bounded') {
+    warnings.push(
+      `No rate was known for ${estimated.model} ${estimated.variant}: ${estimated.credits} credits were reserved, Apiframe charged ${charged}. The rate is learned now; later estimates use it.`,
+    );
+  } else if (
+    status === 'completed' &&
+    charged !== null &&
+    estimated !== null &&
+    charged !== estimated.credits
+  ) {
     warnings.push(
       `Price drift: estimated ${estimated.credits} credits, Apiframe charged ${charged}. The price table may be out of date (SEEDANCE_PRICES_FILE overrides it).`,
     );
@@ -163,8 +175,11 @@ export function videoOutput(input: VideoOutputInput): VideoOutput {
     cost: {
       estimated_credits: estimated?.credits ?? null,
       charged_credits: charged,
+      model: record.request.model,
       variant: estimated?.variant ?? null,
       credits_per_second: estimated?.creditsPerSecond ?? null,
+      // Records made before rates had sources were priced from the published table.
+      rate_source: estimated === null ? null : (estimated.source ?? 'published'),
       duration_seconds: estimated?.duration ?? null,
       refunded: record.refunded,
       new_charge: input.submission === 'submitted' || input.submission === 'resumed',
