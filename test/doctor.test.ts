@@ -5,6 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { WireSeedanceParams, wireBody } from '../src/domain/params.js';
+import { estimate } from '../src/domain/pricing.js';
+import { requestHash } from '../src/domain/request-hash.js';
+import { LEDGER_FILE, openSqliteLedger } from '../src/ledger/index.js';
 import { PATH_WITH_THIS_NODE } from './helpers/installed.js';
 import { TEST_KEY, useSimulator } from './helpers/simulator.js';
 
@@ -74,6 +78,35 @@ describe('seedance-mcp doctor', () => {
     expect(result.stdout).toMatch(/All is well\.\n$/);
     expect(result.stdout).not.toContain(TEST_KEY);
     expect(sim.exchangesFor('me')).toHaveLength(1);
+  });
+
+  it('warns of price drift: a learned rate that disagrees with the published one', async () => {
+    const sim = await env.start();
+    const home = await tempDir();
+    const stateDir = join(home, 'state');
+    await mkdir(stateDir, { recursive: true });
+    // One 5 s 720p seedance-2 video (published at 4 credits/s) charged 25 credits: 5 credits/s.
+    const ledger = openSqliteLedger(join(stateDir, LEDGER_FILE), { budgetLimit: null, period: 'total' });
+    const params = WireSeedanceParams.parse({ duration: 5, resolution: '720p' });
+    const body = wireBody({ prompt: 'drifted', params });
+    const outcome = await ledger.reserve({
+      requestHash: requestHash(body),
+      request: body,
+      estimate: estimate(params),
+      newJob: false,
+    });
+    if (outcome.kind !== 'reserved') throw new Error(`reserved expected, got ${outcome.kind}`);
+    await ledger.markSubmitted(outcome.record.key, 'job-drift');
+    await ledger.updateJob('job-drift', { status: 'COMPLETED', progress: 100, creditCost: 25 });
+    await ledger.close();
+    const result = await doctor(
+      { APIFRAME_API_KEY: TEST_KEY, APIFRAME_BASE_URL: sim.url, SEEDANCE_STATE_DIR: stateDir },
+      { home },
+    );
+    expect(result.line('Price table')).toMatch(
+      /^warn +Price table .*PRICE DRIFT .*seedance-2 720p: published 4\/s, charged 5\/s over 1 charge$/,
+    );
+    expect(result.code, result.stdout + result.stderr).toBe(0);
   });
 
   it('lists a client file naming the server, and fails on a key written into a project file', async () => {
