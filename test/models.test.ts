@@ -2,7 +2,10 @@
  * The Seedance 2 family end to end: a model with no published price is refused without max_credits, reserved at it,
  * charged, learned; the next estimate is exact and says so. Real MCP server, real client, real simulator, real ledger.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { CATALOG_FILE } from '../src/app/catalog.js';
 import type { VideoOutput } from '../src/mcp/tools/shapes.js';
 import { structuredOf, textOf, useHarness } from './helpers/mcp.js';
 
@@ -28,25 +31,33 @@ describe('a model with no published price', () => {
       sim: { prices: { 'seedance-2-fast': { '720p': 3 } } },
     });
 
-    const unpriced = await h.call('estimate_cost', { model: FAST.model, duration: 5, resolution: '720p' });
-    expect(unpriced.isError).toBe(true);
-    expect(textOf(unpriced)).toMatch(/seedance-2-fast at 720p has no published price/);
+    const bounded = await h.call('estimate_cost', { model: FAST.model, duration: 5, resolution: '720p' });
+    expect(bounded.isError).toBeFalsy();
+    // The simulated catalog's costMax for seedance-2-fast is its dearest rate, 6 credits/s (720p-refvid).
+    expect(structuredOf<Estimated>(bounded).videos[0]).toMatchObject({ credits: 30, rate_source: 'bounded' });
+    expect(structuredOf<{ catalog_models: string[] }>(bounded).catalog_models).toEqual([
+      'seedance-2',
+      'seedance-2-fast',
+      'seedance-2-mini',
+      'seedance-2.5',
+    ]);
 
     const refused = await h.call('generate_video', FAST);
     expect(refused.isError).toBe(true);
     expect(textOf(refused)).toMatch(/Give max_credits/);
     expect(h.sim.exchanges.filter((e) => e.method === 'POST')).toHaveLength(0);
 
+    // max_credits over the catalog bound: the lower of the two (the bound, 30) is reserved.
     const submitted = structuredOf<VideoOutput>(
       await h.call('generate_video', { ...FAST, max_credits: 40, wait_seconds: 0 }),
     );
     expect(submitted.cost).toMatchObject({
-      estimated_credits: 40,
+      estimated_credits: 30,
       rate_source: 'bounded',
       model: 'seedance-2-fast',
     });
     expect(submitted.status).not.toBe('completed');
-    expect(submitted.budget).toMatchObject({ reserved: 40 });
+    expect(submitted.budget).toMatchObject({ reserved: 30 });
 
     const done = structuredOf<VideoOutput>(
       await h.call('get_video', { job_id: submitted.job_id, wait_seconds: 30 }),
@@ -72,6 +83,20 @@ describe('a model with no published price', () => {
       await h.call('generate_video', { ...FAST, prompt: 'A second boat' }),
     );
     expect(again.cost).toMatchObject({ estimated_credits: 15, rate_source: 'learned' });
+  });
+
+  it('keeps the catalog in the state folder, and lists only the models it names', async () => {
+    const h = await start({ sim: { catalogModels: ['seedance-2', 'seedance-2-fast'] } });
+    const kept = JSON.parse(await readFile(join(h.dirs.state, CATALOG_FILE), 'utf8')) as {
+      models: { id: string }[];
+    };
+    expect(kept.models.map((m) => m.id)).toEqual(['seedance-2', 'seedance-2-fast']);
+    const out = await h.call('estimate_cost', { duration: 4 });
+    expect(structuredOf<{ catalog_models: string[] }>(out).catalog_models).toEqual([
+      'seedance-2',
+      'seedance-2-fast',
+    ]);
+    expect(textOf(out)).toMatch(/Apiframe's catalog lists: seedance-2, seedance-2-fast\./);
   });
 
   it('reserves max_credits for seedance-2 at 4k, which has no published price', async () => {

@@ -241,6 +241,17 @@ describe('simulator: strict validation', () => {
     expect(await balance(sim)).toBe(500);
   });
 
+  it("serves the public model catalog without a key, with each model's cost range per second", async () => {
+    const sim = await env.start({ catalogModels: ['seedance-2', 'seedance-2-fast'] });
+    const answer = await fetch(`${sim.url}/v2/models?modality=video`);
+    expect(answer.status).toBe(200);
+    const body = (await answer.json()) as { models: { id: string; costMin: number; costMax: number }[] };
+    expect(body.models.map((m) => m.id)).toEqual(['seedance-2', 'seedance-2-fast']);
+    expect(body.models[0]).toMatchObject({ costMin: 2, costMax: 50, pricingMode: 'per-second' });
+    expect((await fetch(`${sim.url}/v2/models?modality=sound`)).status).toBe(400);
+    env.allowViolation(/modality/);
+  });
+
   it('prices every model of the family, 4k included, and reports the model of each job', async () => {
     const sim = await env.start({ credits: 1000, prices: { 'seedance-2-fast': { '720p': 3 } } });
     const fast = await submitted(sim, {

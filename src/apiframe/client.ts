@@ -15,6 +15,8 @@ import {
   type JobStatus,
   type Me,
   MeSchema,
+  type ModelCatalog,
+  ModelCatalogSchema,
   normaliseJob,
   type Upload,
   UploadSchema,
@@ -110,6 +112,18 @@ export class ApiframeClient {
       nextCursor: response.data.nextCursor ?? null,
       hasMore: response.data.hasMore ?? false,
     };
+  }
+
+  /** Apiframe's video models and their cost ranges: public, so it works without a key. */
+  async videoModels(options: CallOptions = {}): Promise<ModelCatalog> {
+    const response = await this.http.request({
+      method: 'GET',
+      path: '/v2/models',
+      query: { modality: 'video' },
+      signal: options.signal,
+      schema: ModelCatalogSchema,
+    });
+    return response.data;
   }
 
   async me(options: CallOptions = {}): Promise<Me> {

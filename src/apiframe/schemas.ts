@@ -69,6 +69,21 @@ export const MeSchema = z.looseObject({
 });
 export type Me = z.output<typeof MeSchema>;
 
+/** `GET /v2/models`: Apiframe's curated catalog, loose by design (the spec allows extra fields). */
+export const ModelCatalogSchema = z.looseObject({
+  models: z.array(
+    z.looseObject({
+      id: z.string(),
+      label: z.string(),
+      modality: z.string(),
+      costMin: z.number().optional(),
+      costMax: z.number().optional(),
+      pricingMode: z.string().optional(),
+    }),
+  ),
+});
+export type ModelCatalog = z.output<typeof ModelCatalogSchema>;
+
 export interface JobResult {
   /** Only an absolute http(s) URL; anything else Apiframe gives is dropped (see Job.anomalies). */
   videoUrl: string | undefined;

@@ -24,6 +24,7 @@ import { LEDGER_FILE, openSqliteLedger } from '../ledger/index.js';
 import { TaskTable } from '../ledger/tasks.js';
 import type { Ledger, LedgerOptions } from '../ledger/types.js';
 import { simulatedTiming } from '../simulator/timing.js';
+import { CATALOG_FILE, CatalogCache } from './catalog.js';
 import { type Config, SETTINGS } from './config.js';
 import type { TransportKind } from './session.js';
 
@@ -49,6 +50,8 @@ export interface Services {
   ledger: Ledger;
   /** Published rates: the Seedance page's table with SEEDANCE_PRICES_FILE over it. */
   prices: Prices;
+  /** Apiframe's model catalog: what is available, and the bounds of unknown rates. */
+  catalog: CatalogCache;
   account: AccountCache;
   jobs: JobService;
   /** The polling schedule jobs are followed on: what a task's pollInterval tells clients. */
@@ -169,7 +172,9 @@ export async function createServices(
   const ledger = overrides.ledger ?? (await openLedger(config, ledgerOptions));
   const account = new AccountCache(client);
   const poll = overrides.poll ?? (webhooks === undefined ? DEFAULT_POLL : SAFETY_NET_POLL);
+  const catalog = new CatalogCache(client, config.simulate ? undefined : join(config.stateDir, CATALOG_FILE));
   const jobs = new JobService(client, ledger, account, prices, {
+    rateBounds: () => catalog.bounds(),
     poll,
     webhook:
       webhooks === undefined ? undefined : { url: webhooks.url, events: ['progress', 'completed', 'failed'] },
@@ -209,6 +214,7 @@ export async function createServices(
     client,
     ledger,
     prices,
+    catalog,
     account,
     jobs,
     poll,
@@ -219,6 +225,7 @@ export async function createServices(
     async close() {
       clearInterval(takeOver);
       jobs.close();
+      catalog.close();
       tasks.close();
       await ledger.close();
       await closeSimulator?.();

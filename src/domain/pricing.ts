@@ -71,10 +71,12 @@ export function variantOf(params: Pick<PricedParams, 'resolution' | 'reference_v
   return (params.reference_video_urls?.length ?? 0) > 0 ? `${params.resolution}-refvid` : params.resolution;
 }
 
-/** Everything known about rates: the published table, and what this account has learned. */
+/** Everything known about rates: the published table, what this account has learned, and the catalog's bounds. */
 export interface RateBook {
   prices: Prices;
   learned: readonly LearnedRate[];
+  /** The most a second may cost, per model: Apiframe's catalog (`GET /v2/models`) `costMax` of a per-second model. */
+  bounds?: Readonly<Partial<Record<Model, number>>>;
 }
 
 /** The rate of a model's variant when one is known: published first (the user's file can correct it), then learned. */
@@ -144,19 +146,36 @@ export function estimate(params: PricedParams, rates: RateBook = PUBLISHED_RATES
   return known;
 }
 
+/** The most a video with no known rate may cost, by the catalog's bound; undefined when the catalog gives none. */
+export function catalogBound(params: PricedParams, rates: RateBook): Estimate | undefined {
+  const model = params.model ?? DEFAULT_MODEL;
+  const perSecond = rates.bounds?.[model];
+  if (perSecond === undefined) return undefined;
+  return {
+    credits: creditsFor(perSecond, params.duration),
+    model,
+    variant: variantOf(params),
+    creditsPerSecond: perSecond,
+    duration: params.duration,
+    source: 'bounded',
+  };
+}
+
 /**
- * What a video reserves: its exact price when the rate is known, else the most it may cost (max_credits), so the
- * budget never holds less than the charge can be. Without max_credits an unknown rate is refused.
+ * What a video reserves: its exact price when the rate is known, else the most it may cost: max_credits, or the
+ * catalog's bound when that is lower, so the budget never holds less than the charge can be. Without max_credits an
+ * unknown rate is refused: a catalog's range is Apiframe's word, not the caller's consent to spend it.
  */
 export function reservation(params: PricedParams, rates: RateBook, maxCredits: number | undefined): Estimate {
   const known = knownEstimate(params, rates);
   if (known !== undefined) return known;
   if (maxCredits === undefined) throw new UnknownPriceError(params.model ?? DEFAULT_MODEL, variantOf(params));
+  const credits = Math.min(maxCredits, catalogBound(params, rates)?.credits ?? maxCredits);
   return {
-    credits: maxCredits,
+    credits,
     model: params.model ?? DEFAULT_MODEL,
     variant: variantOf(params),
-    creditsPerSecond: maxCredits / params.duration,
+    creditsPerSecond: credits / params.duration,
     duration: params.duration,
     source: 'bounded',
   };

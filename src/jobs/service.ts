@@ -105,6 +105,8 @@ export interface JobServiceOptions {
   webhook?: { url: string; events: WebhookEvent[] } | undefined;
   /** How often to look at the ledger while another process downloads a job. */
   claimPollMs: number;
+  /** The most a second may cost per model, as Apiframe's catalog last said (app/catalog.ts). */
+  rateBounds?: () => Partial<Record<Model, number>>;
 }
 
 /**
@@ -216,7 +218,11 @@ export class JobService {
   async rates(videos: readonly PricedParams[]): Promise<RateBook> {
     const published: RateBook = { prices: this.prices, learned: [] };
     if (videos.every((video) => knownEstimate(video, published) !== undefined)) return published;
-    return { prices: this.prices, learned: await this.ledger.learnedRates() };
+    return {
+      prices: this.prices,
+      learned: await this.ledger.learnedRates(),
+      bounds: this.options.rateBounds?.() ?? {},
+    };
   }
 
   /** Called by the watcher on every poll. */

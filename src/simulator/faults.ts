@@ -9,6 +9,7 @@ export const SIMULATOR_ROUTES = [
   'asset_create',
   'asset',
   'me',
+  'models',
   'file',
 ] as const;
 export type SimulatorRoute = (typeof SIMULATOR_ROUTES)[number];

@@ -118,6 +118,35 @@ export const SIMULATED_PRICES: Prices = {
   },
 };
 
+/**
+ * `GET /v2/models`: the Seedance family as Apiframe's catalog lists it, each with its cost range per second (the
+ * lowest and highest rate this simulator charges for it). `?modality=` filters as upstream; a bad one is a 400.
+ */
+export function modelCatalog(state: SimState, url: URL) {
+  const modality = url.searchParams.get('modality');
+  if (modality !== null && !['image', 'video', 'music'].includes(modality)) {
+    throw new HttpFailure(400, {
+      error: 'Validation failed',
+      details: { modality: ['must be image, video or music'] },
+    });
+  }
+  const prices = simulatedPrices(state);
+  const listed = state.options.catalogModels ?? MODELS;
+  const models = listed.map((id) => {
+    const rates = Object.values(prices[id] ?? {});
+    return {
+      id,
+      label: id,
+      modality: 'video',
+      description: `Seedance ${id.slice('seedance-'.length)} (simulated)`,
+      costMin: Math.min(...rates),
+      costMax: Math.max(...rates),
+      pricingMode: 'per-second',
+    };
+  });
+  return { models: modality === null || modality === 'video' ? models : [] };
+}
+
 function simulatedPrices(state: SimState): Prices {
   const given = state.options.prices ?? {};
   return Object.fromEntries(MODELS.map((model) => [model, { ...SIMULATED_PRICES[model], ...given[model] }]));

@@ -11,6 +11,7 @@ export function routeOf(method: string, pathname: string): SimulatorRoute | unde
   if (method === 'POST' && pathname === '/v2/assets/create') return 'asset_create';
   if (method === 'GET' && pathname.startsWith('/v2/assets/')) return 'asset';
   if (method === 'GET' && pathname === '/v2/me') return 'me';
+  if (method === 'GET' && pathname === '/v2/models') return 'models';
   if (method === 'GET' && pathname.startsWith('/files/')) return 'file';
   return undefined;
 }

@@ -14,7 +14,7 @@ import { type Controlled, control } from './control.js';
 import { type FaultInput, FaultPlan, type SimulatorRoute } from './faults.js';
 import { serveFile } from './files.js';
 import { HttpFailure, headerValue, type RecordedExchange, readJson, send } from './http.js';
-import { jobJson, listJobs, ownJob, submit } from './jobs.js';
+import { jobJson, listJobs, modelCatalog, ownJob, submit } from './jobs.js';
 import { SimulatedMedia } from './media.js';
 import { loadWorld, saveWorld } from './persist.js';
 import { assetIdOf, jobIdOf, routeOf } from './routes.js';
@@ -162,6 +162,11 @@ export class Simulator implements Controlled {
         return;
       }
       if (route === undefined) throw new HttpFailure(404, { error: 'Not found' });
+      if (route === 'models') {
+        // Public, as Apiframe's: no key asked.
+        send(res, 200, modelCatalog(this, url), entry);
+        return;
+      }
       const apiKey = authenticate(req, this.options.inactiveKeys);
       const { status, body } = await this.dispatch(route, req, url, apiKey, entry);
       // Saved before the answer goes: what a client was told exists survives a restart.
@@ -183,7 +188,7 @@ export class Simulator implements Controlled {
   }
 
   private async dispatch(
-    route: Exclude<SimulatorRoute, 'file'>,
+    route: Exclude<SimulatorRoute, 'file' | 'models'>,
     req: IncomingMessage,
     url: URL,
     apiKey: string,

@@ -1,7 +1,7 @@
 /** What the simulator holds: its options, the jobs, assets and uploads it made, and the state its parts share. */
 import type * as z from 'zod';
 import type { MediaDimensions } from '../domain/media-probe.js';
-import type { MEDIA_KINDS, WireVideoRequest } from '../domain/params.js';
+import type { MEDIA_KINDS, Model, WireVideoRequest } from '../domain/params.js';
 import type { Prices } from '../domain/pricing.js';
 import type { LastFrameSize } from './media.js';
 
@@ -20,6 +20,8 @@ export interface SimulatorOptions {
    * replaces the default, so tests can make a rate differ from seedance-mcp's (price drift).
    */
   prices?: Prices;
+  /** The models `GET /v2/models` lists (all of the family by default): a model left out is not available. */
+  catalogModels?: readonly Model[];
   /** Older docs show `result` as a bare URL string; newer ones as an object. */
   resultShape?: 'object' | 'string';
   /** Whether creditCost is visible from submission or only once the job completes. */

@@ -87,6 +87,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     ...(options.ledger ? { ledger: options.ledger } : {}),
   });
   const { services } = app;
+  // The catalog is read at start and never waited for by a call; tests wait, so what they see does not race it, and
+  // count from there what the calls send (the catalog's exchange is held to the spec in test/simulator.test.ts).
+  await services.catalog.firstRead;
+  for (const problem of allContractProblems(sim.exchanges)) throw new Error(problem);
+  sim.exchanges.length = 0;
   const server = buildServer(app, stdioSession(services.allowedDirs));
   const client = new Client(
     { name: 'seedance-mcp-tests', version: '1.0.0' },

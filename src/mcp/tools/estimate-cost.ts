@@ -9,7 +9,14 @@ import {
   RESOLUTIONS,
   withSeedanceRules,
 } from '../../domain/params.js';
-import { cheaperOptions, DEFAULT_PRICES, estimate, planOptions } from '../../domain/pricing.js';
+import {
+  catalogBound,
+  cheaperOptions,
+  DEFAULT_PRICES,
+  estimate,
+  knownEstimate,
+  planOptions,
+} from '../../domain/pricing.js';
 import type { AccessScope } from '../../inputs/local-files.js';
 import { measureMediaRefs } from '../../inputs/measure.js';
 import type { BudgetSnapshot } from '../../ledger/types.js';
@@ -38,12 +45,7 @@ const PlannedVideo = withSeedanceRules(z.strictObject(plannedVideo));
 const input = withSeedanceRules(
   z.strictObject({
     ...plannedVideo,
-    videos: z
-      .array(PlannedVideo)
-      .min(1)
-      .max(MAX_PLANNED)
-      .optional()
-      .describe('Videos with the fields above.'),
+    videos: z.array(PlannedVideo).min(1).max(MAX_PLANNED).optional().describe('Videos: the fields above.'),
   }),
 );
 
@@ -72,7 +74,7 @@ const output = z.object({
       total_credits: z.number(),
       variant: z.string(),
       credits_per_second: z.number(),
-      /** published (the price table), learned (this account's charges, `charges` of them). */
+      /** published (the price table), learned (this account's charges, `charges` of them), bounded (catalog's most). */
       rate_source: z.enum(['published', 'learned', 'bounded']),
       charges: z.number().optional(),
       duration_seconds: z.number(),
@@ -80,6 +82,8 @@ const output = z.object({
     }),
   ),
   total_credits: z.number(),
+  /** The family's models Apiframe's catalog lists; null before the catalog has been read. */
+  catalog_models: z.array(z.string()).nullable(),
   budget: BudgetOutput,
   balance: BalanceOutput,
   /** Within the budget (when set) and the balance (when known). */
@@ -128,7 +132,8 @@ export const estimateCostTool = defineTool({
       measuredWarnings.push(measured.warnings);
     }
     const videos = plan.map((video, index) => {
-      const e = estimate(video, rates);
+      // No known rate: the catalog's bound (the most it may cost), else refused as unknown.
+      const e = knownEstimate(video, rates) ?? catalogBound(video, rates) ?? estimate(video, rates);
       return {
         index,
         count: video.count,
@@ -184,6 +189,7 @@ export const estimateCostTool = defineTool({
       simulated: services.simulated,
       videos,
       total_credits: total,
+      catalog_models: services.catalog.available(),
       budget: budgetOutput(budget),
       balance: balanceOutput(balance),
       fits,
@@ -201,6 +207,16 @@ export const estimateCostTool = defineTool({
           `#${v.index}: ${v.count} x ${v.credits} credits (${v.variant}, ${v.credits_per_second}/s x ${v.duration_seconds} s, ${v.rate_source}${v.charges === undefined ? '' : ` from ${v.charges} charges`})`,
       ),
       ...videos.flatMap((v) => v.warnings.map((w) => `Warning #${v.index}: ${w}`)),
+      ...(videos.some((v) => v.rate_source === 'bounded')
+        ? [
+            "A bounded price is the most Apiframe's catalog says it may cost: no rate is known yet, so generate_video needs max_credits; the first charge teaches the rate.",
+          ]
+        : []),
+      ...(structured.catalog_models === null
+        ? []
+        : [
+            `Apiframe's catalog lists: ${structured.catalog_models.join(', ') || 'none of the Seedance 2 family'}.`,
+          ]),
       ...planWide.map((o) => `Fits: ${o.change}, plan total ${o.total_credits} credits`),
       ...cheaper.map(
         (o) => `Fits: #${o.index} ${o.change}, ${o.credits} credits (plan total ${o.total_credits})`,

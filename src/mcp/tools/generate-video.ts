@@ -22,7 +22,7 @@ export function generateVideoTool(limits: WaitLimits) {
       prompt: promptSchema,
       model: modelField,
       ...agentParamFields,
-      max_credits: z.int().min(1).optional().describe('Cost cap; needed when no rate is known.'),
+      max_credits: z.int().min(1).optional().describe('Cost cap; needed if no rate known.'),
       wait_seconds: waitSecondsField(limits),
       idempotency_key: z
         .string()

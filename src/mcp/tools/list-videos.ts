@@ -12,7 +12,8 @@ export const listVideosTool = defineTool({
   input: z.strictObject({
     status: z.enum(VIDEO_STATUSES).optional(),
     limit: z.int().min(1).max(50).default(10),
-    cursor: z.string().max(200).optional().describe('From the previous page.'),
+    // Where it comes from, the output's next_cursor says by its name.
+    cursor: z.string().max(200).optional(),
   }),
   output: z.object({
     videos: z.array(
