@@ -2,14 +2,20 @@
 import { describe, expect, it } from 'vitest';
 import { LIMITS, RESOLUTIONS } from '../src/domain/params.js';
 import {
+  catalogBound,
   cheaperOptions,
   DEFAULT_PRICES,
+  describeDrift,
   estimate,
+  knownEstimate,
   type PricedParams,
   type Prices,
   type PriceTable,
+  PUBLISHED_RATES,
   parsePriceTable,
+  priceDrift,
   type RateBook,
+  reservation,
   VARIANTS,
 } from '../src/domain/pricing.js';
 
@@ -241,5 +247,51 @@ describe('cheaperOptions', () => {
     const options = cheaperOptions({ duration: 10, resolution: '720p' }, 10, prices);
     expect(options.map((o) => o.change)).toEqual(['resolution 480p']);
     expect(options[0]?.estimate.credits).toBe(10);
+  });
+});
+
+describe('rate sources: published, learned, bounded', () => {
+  const fast = { model: 'seedance-2-fast', duration: 5, resolution: '720p' } as const;
+  const learned: RateBook = {
+    prices: PUBLISHED_RATES.prices,
+    learned: [
+      { model: 'seedance-2-fast', variant: '720p', creditsPerSecond: 3, charges: 2 },
+      { model: 'seedance-2', variant: '720p', creditsPerSecond: 5, charges: 1 },
+    ],
+  };
+
+  it('refuses a video with no known rate unless max_credits is given, and then reserves it', () => {
+    expect(knownEstimate(fast)).toBeUndefined();
+    expect(() => estimate(fast)).toThrow(/seedance-2-fast at 720p has no published price/);
+    expect(() => reservation(fast, PUBLISHED_RATES, undefined)).toThrow(/no published price/);
+    expect(reservation(fast, PUBLISHED_RATES, 40)).toMatchObject({ credits: 40, source: 'bounded' });
+  });
+
+  it("reserves the catalog's bound when it is lower than max_credits", () => {
+    const bounded: RateBook = { ...PUBLISHED_RATES, bounds: { 'seedance-2-fast': 6 } };
+    expect(catalogBound(fast, bounded)).toMatchObject({
+      credits: 30,
+      creditsPerSecond: 6,
+      source: 'bounded',
+    });
+    expect(reservation(fast, bounded, 40).credits).toBe(30);
+    expect(reservation(fast, bounded, 20).credits).toBe(20);
+  });
+
+  it('prices from a learned rate with its charges, the published one first', () => {
+    expect(estimate(fast, learned)).toMatchObject({ credits: 15, source: 'learned', charges: 2 });
+    expect(estimate({ duration: 5, resolution: '720p' }, learned)).toMatchObject({
+      credits: 20,
+      source: 'published',
+    });
+  });
+
+  it('reports a learned rate that disagrees with the published one as drift, and no other', () => {
+    expect(priceDrift(learned)).toEqual([
+      { model: 'seedance-2', variant: '720p', published: 4, learned: 5, charges: 1 },
+    ]);
+    expect(
+      describeDrift({ model: 'seedance-2', variant: '720p', published: 4, learned: 5, charges: 1 }),
+    ).toBe('seedance-2 720p: published 4/s, charged 5/s over 1 charge');
   });
 });
