@@ -293,11 +293,11 @@ describe('one poller per job across hosts', () => {
     const jobId = record.jobId ?? '';
     const waits = hosts.map((h) => h.jobs.waitFor(jobId, 30_000, () => undefined));
     // Every host is following the job before it ends.
-    for (const h of hosts) await untilTrue(() => h.jobs.watcher.latest(jobId) !== undefined);
+    for (const h of hosts) await untilTrue(() => h.jobs.feed.latest(jobId) !== undefined);
     sim.forceJob(jobId, 'COMPLETED');
     const outcomes = await Promise.all(waits);
     expect(outcomes.map((o) => o.job?.status)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED']);
-    const upstream = hosts.map((h) => h.jobs.watcher.polls);
+    const upstream = hosts.map((h) => h.jobs.feed.polls);
     expect(upstream.filter((polls) => polls > 0)).toHaveLength(1);
     expect(sim.exchangesFor('job').length).toBe(Math.max(...upstream));
   });

@@ -26,7 +26,7 @@ import { TERMINAL_STATUSES } from '../apiframe/schemas.js';
 import type { Services } from '../app/services.js';
 import type { Session } from '../app/session.js';
 import { log } from '../core/log.js';
-import { DEFAULT_POLL } from '../jobs/watcher.js';
+import { DEFAULT_POLL } from '../jobs/feed/schedule.js';
 import { BadTaskCursorError, type TaskRow } from '../ledger/tasks.js';
 import type { JobRecord } from '../ledger/types.js';
 import { type VideoOutput, videoStatus } from './tools/shapes.js';
@@ -51,7 +51,7 @@ class TaskFollower {
     if (this.following.has(jobId)) return;
     this.following.add(jobId);
     const { jobs } = this.services;
-    const unsubscribe = jobs.watcher.watch(jobId, {
+    const unsubscribe = jobs.feed.watch(jobId, {
       update: (job) => {
         if (!TERMINAL_STATUSES.has(job.status)) return;
         queueMicrotask(unsubscribe);
@@ -284,7 +284,7 @@ export class LedgerTaskStore implements TaskStore {
       };
     }
     this.follower.follow(jobId);
-    const progress = this.services.jobs.watcher.latest(jobId)?.progress ?? record.progress;
+    const progress = this.services.jobs.feed.latest(jobId)?.progress ?? record.progress;
     return {
       ...base,
       status: 'working',
