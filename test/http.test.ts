@@ -337,8 +337,8 @@ describe('seedance-mcp --http', () => {
   it('closes an idle session (its next request is 404) and keeps sessions in use open', async () => {
     const server = await start(
       {
-        // 1.2 s: the sweep runs every quarter of it.
-        SEEDANCE_HTTP_IDLE_MINUTES: '0.02',
+        // 1.8 s: the sweep runs every quarter of it.
+        SEEDANCE_HTTP_IDLE_MINUTES: '0.03',
         SEEDANCE_SIMULATED_JOB_SECONDS: '120',
         SEEDANCE_LOG_LEVEL: 'debug',
       },

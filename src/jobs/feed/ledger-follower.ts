@@ -34,7 +34,7 @@ export class LedgerFollower {
     return this.shared.recorded(jobId);
   }
 
-  /** Renews the leases of jobs polled together; a lease that cannot be renewed counts as held (polled here). */
+  /** Renews the leases of jobs polled together; a lease whose check fails counts as held (the job is polled here). */
   holdAll(jobIds: readonly string[]): Promise<boolean[]> {
     return Promise.all(jobIds.map((jobId) => this.shared.leases.hold(jobId).catch(() => true)));
   }
