@@ -97,10 +97,10 @@ interface Row {
 async function untilLedger(url: string, done: (rows: Row[]) => boolean): Promise<Row[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
+  // One look at a time, in order: each announcement is followed by a fresh read.
+  let looking = Promise.resolve();
   try {
     return await new Promise<Row[]>((resolve, reject) => {
-      // One look at a time, in order: each announcement is followed by a fresh read.
-      let looking = Promise.resolve();
       const look = () => {
         looking = looking.then(async () => {
           const { rows } = await client.query<Row>(
@@ -113,6 +113,9 @@ async function untilLedger(url: string, done: (rows: Row[]) => boolean): Promise
       client.query('LISTEN seedance_job_changes').then(look, reject);
     });
   } finally {
+    // An announcement that came with the last one must not read through a closed connection.
+    client.removeAllListeners('notification');
+    await looking.catch(() => {});
     await client.end();
   }
 }
