@@ -44,11 +44,21 @@ const TASKS_PER_PAGE = 50;
 class TaskFollower {
   private readonly following = new Set<string>();
   private readonly saveErrors = new Map<string, string>();
+  /** Called once the job is settled and saved (or its saving failed): the tasks waiting to say so. */
+  private readonly settled = new Map<string, Set<() => void>>();
 
   constructor(private readonly services: Services) {}
 
-  /** Follows the job until it ends, then settles and saves it (once across processes, by the ledger's claim). */
-  follow(jobId: string): void {
+  /**
+   * Follows the job until it ends, then settles and saves it (once across processes, by the ledger's claim), and
+   * then calls `onSettled`.
+   */
+  follow(jobId: string, onSettled?: () => void): void {
+    if (onSettled !== undefined) {
+      const waiting = this.settled.get(jobId) ?? new Set();
+      waiting.add(onSettled);
+      this.settled.set(jobId, waiting);
+    }
     if (this.following.has(jobId)) return;
     this.following.add(jobId);
     const { jobs } = this.services;
@@ -63,12 +73,19 @@ class TaskFollower {
             if (error !== undefined) this.saveErrors.set(jobId, `${error.message} ${error.recovery}`);
           })
           .catch((error: unknown) => log.warn('finishing a task job failed', { jobId, error: String(error) }))
-          .finally(() => this.following.delete(jobId));
+          .finally(() => {
+            this.following.delete(jobId);
+            const waiting = this.settled.get(jobId);
+            this.settled.delete(jobId);
+            for (const settled of waiting ?? []) settled();
+          });
       },
       error: (error) => {
         // Asked about again, the task follows it again.
         queueMicrotask(unsubscribe);
         this.following.delete(jobId);
+        // Nobody is told: the task's status is still right whenever it is asked for.
+        this.settled.delete(jobId);
         log.warn('stopped following a task job', { jobId, code: error.code });
       },
     });
@@ -115,7 +132,11 @@ function cancelMessage(row: TaskRecord): string {
     : `Cancelled by the client: this task no longer waits. Video job ${row.jobId} cannot be cancelled at Apiframe: it keeps rendering, is charged, and is still settled and saved; get_video with job_id "${row.jobId}" returns it.`;
 }
 
-/** The TaskStore of one session: the session's member sees and cancels only their own tasks. */
+/**
+ * The TaskStore of one session: the session's member sees and cancels only their own tasks. When a task of this
+ * session changes status (its job settled and saved, or the client cancelled it), `announce` sends the session
+ * `notifications/tasks/status` with the task as it now stands; a client may rely on tasks/get instead.
+ */
 export class LedgerTaskStore implements TaskStore {
   private readonly member: string;
   private readonly follower: TaskFollower;
@@ -124,6 +145,7 @@ export class LedgerTaskStore implements TaskStore {
     private readonly services: Services,
     session: Session,
     private readonly present: (result: Awaited<ReturnType<typeof videoAnswer>>) => CallToolResult,
+    private readonly announce: (task: Task) => Promise<void>,
   ) {
     this.member = session.member?.name ?? '';
     this.follower = followerOf(services);
@@ -158,7 +180,22 @@ export class LedgerTaskStore implements TaskStore {
       result: jobId === null ? (context.answer as Record<string, unknown>) : null,
       ttlMs: this.ttl(taskParams.ttl),
     });
-    return this.view(row);
+    const task = await this.view(row);
+    if (row.jobId !== null && task.status === 'working')
+      this.follower.follow(row.jobId, () => void this.statusChanged(row.taskId));
+    return task;
+  }
+
+  /** Tells the session that a task ended with its job (a cancelled one was told when cancelled). */
+  private async statusChanged(taskId: string): Promise<void> {
+    try {
+      const task = await this.getTask(taskId);
+      if (task === null || task.status === 'working' || task.status === 'cancelled') return;
+      await this.announce(task);
+    } catch (error) {
+      // The session may have ended; the task's status is still there for tasks/get.
+      log.debug('task status not announced', { taskId, error: String(error) });
+    }
   }
 
   async getTask(taskId: string): Promise<Task | null> {
@@ -200,9 +237,15 @@ export class LedgerTaskStore implements TaskStore {
       throw new Error(`a task's status follows its job; it cannot be set to ${status}`);
     const row = await this.services.ledger.getTask(taskId, this.member);
     if (row === undefined) throw new McpError(ErrorCode.InvalidParams, `Task not found: ${taskId}`);
-    await this.services.ledger.cancelTask(taskId, this.member, cancelMessage(row));
+    const cancelled = await this.services.ledger.cancelTask(taskId, this.member, cancelMessage(row));
     // The job goes on without the task: it must still be settled and its files saved.
     if (row.jobId !== null) this.follower.follow(row.jobId);
+    if (!cancelled) return;
+    const task = await this.getTask(taskId);
+    if (task !== null)
+      await this.announce(task).catch((error: unknown) =>
+        log.debug('task status not announced', { taskId, error: String(error) }),
+      );
   }
 
   async listTasks(cursor?: string): Promise<{ tasks: Task[]; nextCursor?: string }> {
