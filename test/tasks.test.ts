@@ -14,6 +14,8 @@ import {
   CallToolResultSchema,
   CreateTaskResultSchema,
   McpError,
+  type Task,
+  TaskStatusNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import type { App } from '../src/app/app.js';
@@ -163,6 +165,53 @@ describe('MCP tasks', () => {
     expect((result.structuredContent as VideoOutput).warnings.join(' ')).toMatch(
       /cannot be cancelled at Apiframe/,
     );
+  });
+
+  it('sends notifications/tasks/status when a task ends with its job, and when it is cancelled', async () => {
+    const h = await start({ sim: { queuedMs: 20, processingMs: 200 } });
+    const announced: Task[] = [];
+    const arrivals: ((task: Task) => void)[] = [];
+    h.client.setNotificationHandler(TaskStatusNotificationSchema, (notification) => {
+      announced.push(notification.params);
+      for (const arrived of arrivals.splice(0)) arrived(notification.params);
+    });
+    const next = () => new Promise<Task>((resolve) => arrivals.push(resolve));
+
+    const ending = next();
+    const created = await h.client.request(
+      { method: 'tools/call', params: { name: 'generate_video', arguments: { prompt: PROMPT }, task: {} } },
+      CreateTaskResultSchema,
+    );
+    expect(created.task.status).toBe('working');
+    const ended = await ending;
+    expect(ended).toMatchObject({
+      taskId: created.task.taskId,
+      status: 'completed',
+      statusMessage: expect.stringMatching(/^Video saved: /),
+    });
+    // What was announced is what tasks/get says.
+    expect(await h.client.experimental.tasks.getTask(created.task.taskId)).toMatchObject({
+      status: 'completed',
+      statusMessage: ended.statusMessage,
+    });
+
+    const cancelling = next();
+    const other = await h.client.request(
+      {
+        method: 'tools/call',
+        params: { name: 'generate_video', arguments: { prompt: `${PROMPT} 2` }, task: {} },
+      },
+      CreateTaskResultSchema,
+    );
+    await h.client.experimental.tasks.cancelTask(other.task.taskId);
+    expect(await cancelling).toMatchObject({ taskId: other.task.taskId, status: 'cancelled' });
+    // The cancelled task's job still settles and is saved, and the task is not announced again.
+    const jobId = (await h.services.ledger.list({ limit: 1 })).records[0]?.jobId;
+    expect(structuredOf<VideoOutput>(await h.call('get_video', { job_id: jobId })).status).toBe('completed');
+    expect(announced.map((t) => [t.taskId, t.status])).toEqual([
+      [created.task.taskId, 'completed'],
+      [other.task.taskId, 'cancelled'],
+    ]);
   });
 
   it('lists the caller tasks newest first, page by page', async () => {
