@@ -1,11 +1,3 @@
-/**
- * MCP Tasks on the wire, through the SDK client's own task API (client.experimental.tasks) against the real server
- * and the simulator: a task-augmented generate_video answers at once, tasks/get reports the job's progress,
- * tasks/result gives the generate_video result, tasks/list pages the caller's tasks, tasks/cancel ends the task
- * while the paid job is still settled and saved, and a member sees only their own.
- */
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
@@ -27,6 +19,9 @@ import { TASK_TTL_MS } from '../src/mcp/tasks.js';
 import type { VideoOutput } from '../src/mcp/tools/shapes.js';
 import { FAST_SERVICES, structuredOf, textOf, useHarness } from './helpers/mcp.js';
 import { TEST_KEY, useSimulator } from './helpers/simulator.js';
+import { useTempDirs } from './helpers/temp.js';
+
+const tempDir = useTempDirs();
 
 const start = useHarness();
 const PROMPT = 'A paper boat on a rainy street, macro';
@@ -248,7 +243,7 @@ describe('MCP tasks of members', () => {
 
   it('shows a member only their own tasks, across their sessions', async () => {
     const sim = await env.start();
-    const root = await mkdtemp(join(tmpdir(), 'seedance-tasks-members-'));
+    const root = await tempDir('seedance-tasks-members-');
     const config = loadConfig(
       { platform: process.platform, home: root, env: {} },
       { apiKey: TEST_KEY, baseUrl: sim.url, outputDir: join(root, 'out'), stateDir: join(root, 'state') },
