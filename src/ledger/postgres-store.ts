@@ -28,6 +28,7 @@ import {
   encodeTaskCursor,
   isProcessAlive,
   memberKey,
+  newRecord,
   periodStart,
   taskExpiry,
 } from './rules.js';
@@ -391,26 +392,18 @@ class PostgresLedger implements Ledger {
         return { kind: 'over_budget', budget: before.memberBudget, needed, scope: 'member' };
       }
       if (existing !== undefined) await query('DELETE FROM seedance_jobs WHERE key = $1', [existing.key]);
-      const record: JobRecord = {
+      const record = newRecord({
         key: existing?.key ?? storedKey ?? this.options.makeKey?.() ?? `seedance-mcp-${randomUUID()}`,
         member: member.name,
         requestHash: request.requestHash,
         request: request.request,
         estimate: request.estimate,
-        createdAt: at,
         owner: this.owner,
         jobId: null,
         status: 'submitting',
-        progress: null,
-        charged: null,
-        refunded: false,
-        failure: null,
-        result: null,
-        downloads: [],
-        upstreamAnomalies: [],
         discovered: false,
-        updatedAt: at,
-      };
+        at,
+      });
       await insert(query, record);
       return { kind: 'reserved', record, ...(await budgets()) };
     });
@@ -523,26 +516,18 @@ class PostgresLedger implements Ledger {
       const at = this.at();
       await insert(
         query,
-        {
+        newRecord({
           key: `discovered-${jobId}`,
           member,
           requestHash: '',
           request: { model: MODEL, prompt: update.prompt ?? '' },
           estimate: null,
-          createdAt: at,
           owner: this.owner,
           jobId,
           status: 'QUEUED',
-          progress: null,
-          charged: null,
-          refunded: false,
-          failure: null,
-          result: null,
-          downloads: [],
-          upstreamAnomalies: [],
           discovered: true,
-          updatedAt: at,
-        },
+          at,
+        }),
         true,
       );
       const record = await locked(query, 'job_id', jobId);

@@ -158,3 +158,31 @@ export function decodeTaskCursor(cursor: string): number {
 export function taskExpiry(createdAt: Date, ttlMs: number): Date {
   return new Date(createdAt.getTime() + ttlMs);
 }
+
+/**
+ * A record as first written: a submission about to be POSTed (`submitting`, no job id), or a job found upstream
+ * (`discovered`). Both stores write it as it is; what follows changes it through applyJobUpdate.
+ */
+export function newRecord(
+  init: Pick<
+    JobRecord,
+    'key' | 'member' | 'requestHash' | 'request' | 'estimate' | 'owner' | 'jobId' | 'status'
+  > & {
+    discovered: boolean;
+    at: string;
+  },
+): JobRecord {
+  const { at, ...fields } = init;
+  return {
+    ...fields,
+    createdAt: at,
+    progress: null,
+    charged: null,
+    refunded: false,
+    failure: null,
+    result: null,
+    downloads: [],
+    upstreamAnomalies: [],
+    updatedAt: at,
+  };
+}

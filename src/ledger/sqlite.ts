@@ -48,6 +48,7 @@ import {
   isLocalOwner,
   isProcessAlive,
   memberKey,
+  newRecord,
   periodKey,
   periodStart,
   taskExpiry,
@@ -213,26 +214,18 @@ class SqliteStore implements SqliteLedger {
         return { kind: 'over_budget', budget: before.memberBudget, needed, scope: 'member' };
       }
       if (existing !== undefined) this.run(c, 'DELETE FROM jobs WHERE key = ?', [existing.key]);
-      const record: JobRecord = {
+      const record = newRecord({
         key: existing?.key ?? storedKey ?? this.makeKey(),
         member: member.name,
         requestHash: request.requestHash,
         request: request.request,
         estimate: request.estimate,
-        createdAt: at,
         owner: this.owner,
         jobId: null,
         status: 'submitting',
-        progress: null,
-        charged: null,
-        refunded: false,
-        failure: null,
-        result: null,
-        downloads: [],
-        upstreamAnomalies: [],
         discovered: false,
-        updatedAt: at,
-      };
+        at,
+      });
       this.insert(c, record);
       return { kind: 'reserved', record, ...budgets() };
     });
@@ -304,26 +297,18 @@ class SqliteStore implements SqliteLedger {
       let record = this.jobWhere(c, 'j.job_id = ?', [jobId]);
       if (record === undefined) {
         const at = this.now().toISOString();
-        record = {
+        record = newRecord({
           key: `discovered-${jobId}`,
           member,
           requestHash: '',
           request: { model: MODEL, prompt: update.prompt ?? '' },
           estimate: null,
-          createdAt: at,
           owner: this.owner,
           jobId,
           status: 'QUEUED',
-          progress: null,
-          charged: null,
-          refunded: false,
-          failure: null,
-          result: null,
-          downloads: [],
           discovered: true,
-          upstreamAnomalies: [],
-          updatedAt: at,
-        };
+          at,
+        });
         this.insert(c, record);
       }
       return this.applyUpdate(c, record, update);
