@@ -21,7 +21,6 @@ import { realDirs } from '../inputs/local-files.js';
 import { DEFAULT_POLL, type PollSchedule, SAFETY_NET_POLL } from '../jobs/feed/schedule.js';
 import { JobService } from '../jobs/service.js';
 import { LEDGER_FILE, openSqliteLedger } from '../ledger/index.js';
-import { TaskTable } from '../ledger/tasks.js';
 import type { Ledger, LedgerOptions } from '../ledger/types.js';
 import { simulatedTiming } from '../simulator/timing.js';
 import { type Config, SETTINGS } from './config.js';
@@ -52,8 +51,6 @@ export interface Services {
   jobs: JobService;
   /** The polling schedule jobs are followed on: what a task's pollInterval tells clients. */
   poll: PollSchedule;
-  /** MCP tasks and the jobs they follow. */
-  tasks: TaskTable;
   assets: AssetService;
   /** Real paths of SEEDANCE_ALLOWED_DIRS. */
   allowedDirs: string[];
@@ -179,8 +176,6 @@ export async function createServices(
     fetch: fetch.results,
     claimPollMs: overrides.claimPollMs ?? 250,
   });
-  // Like the ledger: in memory when simulating, since the simulator's jobs die with the process.
-  const tasks = new TaskTable(config.simulate ? undefined : config.stateDir);
   const assets = new AssetService(client, ledger, {
     // Bounded like a wait for a video: clients give up on a call after about a minute.
     activationTimeoutMs:
@@ -211,14 +206,12 @@ export async function createServices(
     account,
     jobs,
     poll,
-    tasks,
     assets,
     allowedDirs: await realDirs(config.allowedDirs),
     now: Date.now,
     async close() {
       clearInterval(takeOver);
       jobs.close();
-      tasks.close();
       await ledger.close();
       await closeSimulator?.();
     },
