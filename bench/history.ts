@@ -160,7 +160,7 @@ const FIGURES: { key: keyof Figures; metric: string; unit: string; digits: numbe
 ];
 
 export async function history(sizes: { compared: number; large: number }): Promise<Row[]> {
-  // Submissions are answered at once and render for good: the figures are the ledger's, not the watcher's.
+  // Submissions are answered at once and render for good: the figures are the ledger's, not the job feed's.
   const bench = await benchSimulator({ queuedMs: 0, processingMs: 3_600_000 });
   const dirs = await tempDirs('history');
   try {

@@ -65,14 +65,14 @@ describe('npm run check enforces the layers', () => {
   it('fails on an import from a layer below, from the simulator into the stack, and on a cycle', async () => {
     const dir = await treeWith(async (d) => {
       await prepend(join(d, 'src/core/log.ts'), "import '../mcp/server.js';");
-      await prepend(join(d, 'src/simulator/clock.ts'), "import '../jobs/watcher.js';");
+      await prepend(join(d, 'src/simulator/clock.ts'), "import '../jobs/feed/feed.js';");
       await prepend(join(d, 'src/domain/pricing.ts'), "import './media.js';");
       await prepend(join(d, 'src/domain/media.ts'), "import './pricing.js';");
     });
     const result = await layerCheck(dir);
     expect(result.ok).toBe(false);
     expect(result.output).toMatch(/layer-core: src\/core\/log\.ts → src\/mcp\/server\.ts/);
-    expect(result.output).toMatch(/beside-simulator: src\/simulator\/clock\.ts → src\/jobs\/watcher\.ts/);
+    expect(result.output).toMatch(/beside-simulator: src\/simulator\/clock\.ts → src\/jobs\/feed\/feed\.ts/);
     expect(result.output).toMatch(/no-cycles: src\/domain\/(media|pricing)\.ts/);
   });
 

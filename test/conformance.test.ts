@@ -5,12 +5,13 @@
  * reason, in conformance-baseline.yml, and the suite fails the run if one of them starts to pass.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { useHttpBinary } from './helpers/http.js';
+import { useTempDirs } from './helpers/temp.js';
+
+const tempDir = useTempDirs();
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PINNED_NODE = join(ROOT, 'node_modules', '.bin', 'node');
@@ -34,7 +35,7 @@ describe('the MCP conformance suite against seedance-mcp --http', () => {
   it('passes every applicable scenario; the rest fail only as the baseline says', async () => {
     // The suite opens a session per scenario and never closes one.
     const server = await start({ SEEDANCE_HTTP_MAX_SESSIONS: '1000' }, ['--simulate']);
-    const output = await mkdtemp(join(tmpdir(), 'seedance-conformance-'));
+    const output = await tempDir('seedance-conformance-');
     const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
       execFile(
         PINNED_NODE,

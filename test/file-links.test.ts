@@ -1,11 +1,13 @@
 /** Signed /files/ links on a real HTTP server over a real folder: signature, expiry, names, ranges. */
-import { mkdtemp, realpath, symlink, writeFile } from 'node:fs/promises';
+import { symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type FileLinks, fileLinks } from '../src/mcp/transports/files.js';
+import { useTempDirs } from './helpers/temp.js';
+
+const tempDir = useTempDirs();
 
 const servers: Server[] = [];
 afterEach(async () => {
@@ -13,10 +15,11 @@ afterEach(async () => {
 });
 
 async function serve(now: () => number) {
-  const dir = await realpath(await mkdtemp(join(tmpdir(), 'seedance-files-')));
+  const dir = await tempDir('seedance-files-');
   await writeFile(join(dir, 'clip.mp4'), Buffer.from('0123456789'));
-  await writeFile(join(tmpdir(), 'seedance-outside.txt'), 'secret');
-  await symlink(join(tmpdir(), 'seedance-outside.txt'), join(dir, 'link.mp4'));
+  const outside = join(await tempDir('seedance-outside-'), 'secret.txt');
+  await writeFile(outside, 'secret');
+  await symlink(outside, join(dir, 'link.mp4'));
   let base = '';
   const links: FileLinks = fileLinks({ outputDir: dir, key: Buffer.alloc(32, 7), base: () => base, now });
   const server = createServer((req, res) => void links.serve(req, res));

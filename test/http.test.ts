@@ -333,6 +333,56 @@ describe('seedance-mcp --http', () => {
       /refusing to listen on 0\.0\.0\.0/,
     );
   });
+
+  it('closes an idle session (its next request is 404) and keeps sessions in use open', async () => {
+    const server = await start(
+      {
+        // 1.8 s: the sweep runs every quarter of it.
+        SEEDANCE_HTTP_IDLE_MINUTES: '0.03',
+        SEEDANCE_SIMULATED_JOB_SECONDS: '120',
+        SEEDANCE_LOG_LEVEL: 'debug',
+      },
+      ['--simulate'],
+    );
+    const opened = await post(server.url, JSON.stringify(INITIALIZE));
+    expect(opened.status).toBe(200);
+    const idleId = opened.headers['mcp-session-id'];
+    if (typeof idleId !== 'string') throw new Error('no session id');
+    const ping = (id: number) => JSON.stringify({ jsonrpc: '2.0', id, method: 'ping' });
+    const sessionHeaders = { 'mcp-session-id': idleId, 'mcp-protocol-version': '2025-11-25' };
+    expect((await post(server.url, ping(2), sessionHeaders)).status).toBe(200);
+
+    // One session busy with a call in flight, one calling now and then, shorter apart than the idle time.
+    const busy = await server.client();
+    const waiting = new Promise<void>((resolve) => {
+      busy
+        .callTool(
+          { name: 'generate_video', arguments: { prompt: 'a slow tide', duration: 4, wait_seconds: 60 } },
+          undefined,
+          { onprogress: () => resolve(), timeout: 60_000 },
+        )
+        // Still waiting when the test ends and closes the client.
+        .catch(() => {});
+    });
+    await waiting;
+    const chatty = await server.client();
+    const idleClosed = server.logged(/session closed.*why=idle/);
+    let closed = false;
+    void idleClosed.then(() => {
+      closed = true;
+    });
+    while (!closed) {
+      await chatty.ping();
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+
+    const afterIdle = await post(server.url, ping(3), sessionHeaders);
+    expect(afterIdle.status).toBe(404);
+    expect(afterIdle.body).toContain('Session not found');
+    await expect(chatty.ping()).resolves.toEqual({});
+    expect((await busy.listTools()).tools.length).toBeGreaterThan(0);
+    expect(server.stderr.join('').match(/session closed.*why=idle/g)).toHaveLength(1);
+  });
 });
 
 describe('seedance-mcp --http against an Apiframe-compatible server', () => {

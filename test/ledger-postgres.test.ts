@@ -177,6 +177,27 @@ describe('postgres ledger shared by hosts', () => {
     expect(await loser.claimDownload('job-1')).toEqual({ kind: 'done', files: [file] });
   });
 
+  it("answers for a task made by another host: found, listed, cancelled once, and its member's alone", async () => {
+    const [one, two] = await openHosts(await freshDatabase(), 2);
+    if (one === undefined || two === undefined) throw new Error('two hosts expected');
+    const made = await one.createTask({
+      taskId: 'task-on-one',
+      member: 'alice',
+      tool: 'generate_video',
+      jobId: 'job-on-one',
+      submission: 'submitted',
+      warnings: [],
+      result: null,
+      ttlMs: 60_000,
+    });
+    expect(await two.getTask('task-on-one', 'alice')).toEqual(made);
+    expect(await two.getTask('task-on-one', '')).toBeUndefined();
+    expect((await two.listTasks('alice', 10)).tasks.map((t) => t.taskId)).toEqual(['task-on-one']);
+    expect(await two.cancelTask('task-on-one', 'alice', 'stopped on two')).toBe(true);
+    expect(await one.cancelTask('task-on-one', 'alice', 'stopped on one')).toBe(false);
+    expect(await one.getTask('task-on-one', 'alice')).toMatchObject({ cancelMessage: 'stopped on two' });
+  });
+
   it('refuses rows no ledger may hold: a negative charge, a job id while submitting, an unknown status', async () => {
     const url = await freshDatabase();
     const [host] = await openHosts(url, 1);

@@ -71,7 +71,7 @@ describe('SQLite ledger schema', () => {
       .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
       .all()
       .map((r) => r.name);
-    expect(tables).toEqual(['budget_totals', 'download_claims', 'downloads', 'jobs', 'uploads']);
+    expect(tables).toEqual(['budget_totals', 'download_claims', 'downloads', 'jobs', 'tasks', 'uploads']);
     expect(db.prepare('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
     db.close();
   });

@@ -14,12 +14,14 @@ import { estimate, PUBLISHED_RATES, reservation } from '../src/domain/pricing.js
 import { requestHash } from '../src/domain/request-hash.js';
 import { createMemoryLedger, LEDGER_FILE, openSqliteLedger } from '../src/ledger/index.js';
 import { openPostgresLedger } from '../src/ledger/postgres-store.js';
+import { BadTaskCursorError } from '../src/ledger/rules.js';
 import type {
   DownloadedFile,
   JobUpdate,
   Ledger,
   LedgerOptions,
   MemberScope,
+  NewTask,
   ReserveRequest,
 } from '../src/ledger/types.js';
 import { testDatabase } from './helpers/postgres.js';
@@ -436,6 +438,92 @@ describe.each(stores)('%s ledger', (name, openStore) => {
     expect(await ledger.findByJobId('job-o', 'alice')).toBeUndefined();
     expect(await ledger.findByJobId('job-a', 'alice')).toMatchObject({ member: 'alice' });
     expect(await ledger.recordDiscovered('job-z', processing(), 'alice')).toMatchObject({ member: 'alice' });
+  });
+
+  const task = (taskId: string, extra: Partial<NewTask> = {}): NewTask => ({
+    taskId,
+    member: '',
+    tool: 'generate_video',
+    jobId: `job-of-${taskId}`,
+    submission: 'submitted',
+    warnings: [],
+    result: null,
+    ttlMs: 60_000,
+    ...extra,
+  });
+
+  it('keeps a task for its member alone, stamped by its clock, with its final answer and one cancel', async () => {
+    const time = clock();
+    const ledger = await open({ now: time.now });
+    const answer = { content: [{ type: 'text', text: 'refused' }], isError: true };
+    const made = await ledger.createTask(task('t-1', { warnings: ['said once'] }));
+    expect(made).toEqual({
+      ...task('t-1', { warnings: ['said once'] }),
+      createdAt: '2026-11-24T12:00:00.000Z',
+      cancelledAt: null,
+      cancelMessage: null,
+    });
+    await ledger.createTask(task('t-2', { member: 'alice', jobId: null, result: answer }));
+    expect(await ledger.getTask('t-1', '')).toEqual(made);
+    expect(await ledger.getTask('t-1', 'alice')).toBeUndefined();
+    expect(await ledger.getTask('t-2', '')).toBeUndefined();
+    expect(await ledger.getTask('t-2', 'alice')).toMatchObject({ jobId: null, result: answer });
+    expect(await ledger.getTask('never', '')).toBeUndefined();
+
+    await ledger.storeTaskResult('t-1', '', { content: [], structuredContent: { done: true } });
+    expect((await ledger.getTask('t-1', ''))?.result).toEqual({
+      content: [],
+      structuredContent: { done: true },
+    });
+
+    // Another member cannot cancel it; its member can, once, and the first message stays.
+    expect(await ledger.cancelTask('t-1', 'alice', 'not yours')).toBe(false);
+    time.advance(1_000);
+    expect(await ledger.cancelTask('t-1', '', 'first')).toBe(true);
+    expect(await ledger.cancelTask('t-1', '', 'second')).toBe(false);
+    expect(await ledger.getTask('t-1', '')).toMatchObject({
+      cancelledAt: '2026-11-24T12:00:01.000Z',
+      cancelMessage: 'first',
+    });
+  });
+
+  it("lists a member's live tasks newest first, page by page, and refuses a forged cursor", async () => {
+    const time = clock();
+    const ledger = await open({ now: time.now });
+    // Several in one millisecond still list in the order they were made.
+    for (const id of ['a', 'b', 'c', 'd', 'e']) await ledger.createTask(task(id));
+    await ledger.createTask(task('hers', { member: 'alice' }));
+    const first = await ledger.listTasks('', 2);
+    expect(first.tasks.map((t) => t.taskId)).toEqual(['e', 'd']);
+    const second = await ledger.listTasks('', 2, first.nextCursor ?? undefined);
+    expect(second.tasks.map((t) => t.taskId)).toEqual(['c', 'b']);
+    // A task made meanwhile does not move the pages already given.
+    await ledger.createTask(task('f'));
+    const third = await ledger.listTasks('', 2, second.nextCursor ?? undefined);
+    expect(third).toEqual({ tasks: [expect.objectContaining({ taskId: 'a' })], nextCursor: null });
+    expect((await ledger.listTasks('alice', 10)).tasks.map((t) => t.taskId)).toEqual(['hers']);
+    expect(await ledger.listTasks('bob', 10)).toEqual({ tasks: [], nextCursor: null });
+    for (const forged of ['nope', Buffer.from('["jobs",1]').toString('base64url')]) {
+      await expect(ledger.listTasks('', 2, forged)).rejects.toBeInstanceOf(BadTaskCursorError);
+    }
+  });
+
+  it('forgets a task when its TTL runs out: not found, not listed, not cancellable, deleted by the next', async () => {
+    const time = clock();
+    const ledger = await open({ now: time.now });
+    await ledger.createTask(task('short', { ttlMs: 1_000 }));
+    await ledger.createTask(task('long', { ttlMs: 10_000 }));
+    time.advance(999);
+    expect(await ledger.getTask('short', '')).toMatchObject({ taskId: 'short' });
+    time.advance(1);
+    expect(await ledger.getTask('short', '')).toBeUndefined();
+    expect((await ledger.listTasks('', 10)).tasks.map((t) => t.taskId)).toEqual(['long']);
+    expect(await ledger.cancelTask('short', '', 'too late')).toBe(false);
+    // Gone for good: a clock set back (another host's) does not bring it back once the next task was made.
+    await ledger.createTask(task('next'));
+    time.advance(-500);
+    expect(await ledger.getTask('short', '')).toBeUndefined();
+    expect(await ledger.getTask('long', '')).toMatchObject({ ttlMs: 10_000 });
   });
 
   it('refuses an amount that is negative, fractional or not a number, and the budget stays as it was', async () => {

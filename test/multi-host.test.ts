@@ -4,12 +4,7 @@
  * budget, attach to each other's requests, take over the jobs of a host killed with SIGKILL, and lose nothing when
  * the database restarts under them.
  */
-import { mkdtemp, realpath } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/app/config.js';
@@ -22,22 +17,17 @@ import type { Simulator } from '../src/simulator/server.js';
 import { FAST_SERVICES, structuredOf, textOf } from './helpers/mcp.js';
 import { type PostgresServer, startPostgres, testDatabase } from './helpers/postgres.js';
 import { TEST_KEY, useSimulator } from './helpers/simulator.js';
+import { type Running, useStdioServers } from './helpers/stdio-server.js';
+import { useTempDirs } from './helpers/temp.js';
+import { waitUntil } from './helpers/wait.js';
 
-const BIN = new URL('../dist/cli.js', import.meta.url).pathname;
 /** The shortest host lease the settings allow: a killed host's jobs are taken over within seconds. */
 const LEASE_SECONDS = '3';
 
-interface Host {
-  transport: StdioClientTransport;
-  client: Client;
-  closed: Promise<void>;
-  call(name: string, args: Record<string, unknown>): Promise<CallToolResult>;
-}
-
-const hosts: Host[] = [];
+const tempDir = useTempDirs();
+const startServer = useStdioServers('multi-host-test');
 const databases: { drop(): Promise<void> }[] = [];
 afterEach(async () => {
-  await Promise.all(hosts.splice(0).map((h) => h.client.close().catch(() => undefined)));
   await Promise.all(databases.splice(0).map((d) => d.drop()));
 });
 
@@ -47,39 +37,17 @@ async function freshDatabase(): Promise<string> {
   return database.url;
 }
 
-async function startHost(sim: Simulator, ledgerUrl: string, env: Record<string, string> = {}): Promise<Host> {
-  const home = await realpath(await mkdtemp(join(tmpdir(), 'seedance-host-')));
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [BIN],
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: home,
-      APIFRAME_API_KEY: TEST_KEY,
-      APIFRAME_BASE_URL: sim.url,
-      SEEDANCE_OUTPUT_DIR: join(home, 'out'),
-      SEEDANCE_STATE_DIR: join(home, 'state'),
-      SEEDANCE_ALLOWED_DIRS: home,
-      SEEDANCE_LEDGER_URL: ledgerUrl,
-      SEEDANCE_HOST_LEASE_SECONDS: LEASE_SECONDS,
-      SEEDANCE_LOG_LEVEL: 'warn',
-      ...env,
-    },
-    stderr: 'pipe',
+/** A host: a built server with a state and output folder of its own, on the shared PostgreSQL ledger. */
+async function startHost(
+  sim: Simulator,
+  ledgerUrl: string,
+  env: Record<string, string> = {},
+): Promise<Running> {
+  return startServer(sim, await tempDir('seedance-host-'), {
+    SEEDANCE_LEDGER_URL: ledgerUrl,
+    SEEDANCE_HOST_LEASE_SECONDS: LEASE_SECONDS,
+    ...env,
   });
-  const client = new Client({ name: 'multi-host-test', version: '1.0.0' });
-  const closed = new Promise<void>((resolve) => {
-    client.onclose = () => resolve();
-  });
-  await client.connect(transport);
-  const host: Host = {
-    transport,
-    client,
-    closed,
-    call: async (name, args) => (await client.callTool({ name, arguments: args })) as CallToolResult,
-  };
-  hosts.push(host);
-  return host;
 }
 
 interface Row {
@@ -97,10 +65,10 @@ interface Row {
 async function untilLedger(url: string, done: (rows: Row[]) => boolean): Promise<Row[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
+  // One look at a time, in order: each announcement is followed by a fresh read.
+  let looking = Promise.resolve();
   try {
     return await new Promise<Row[]>((resolve, reject) => {
-      // One look at a time, in order: each announcement is followed by a fresh read.
-      let looking = Promise.resolve();
       const look = () => {
         looking = looking.then(async () => {
           const { rows } = await client.query<Row>(
@@ -113,6 +81,9 @@ async function untilLedger(url: string, done: (rows: Row[]) => boolean): Promise
       client.query('LISTEN seedance_job_changes').then(look, reject);
     });
   } finally {
+    // An announcement that came with the last one must not read through a closed connection.
+    client.removeAllListeners('notification');
+    await looking.catch(() => {});
     await client.end();
   }
 }
@@ -142,7 +113,7 @@ describe('three hosts on one PostgreSQL ledger', () => {
       expect(textOf(refusal)).toMatch(/of the 60 credit budget \(total\) remain/);
     expect(sim.jobCount).toBe(3);
     const estimate = structuredOf<{ budget: { reserved: number; remaining: number } }>(
-      await (three[2] as Host).call('estimate_cost', { duration: 5 }),
+      await (three[2] as Running).call('estimate_cost', { duration: 5 }),
     );
     expect(estimate.budget).toMatchObject({ reserved: 60, remaining: 0 });
   });
@@ -185,7 +156,7 @@ describe('three hosts on one PostgreSQL ledger', () => {
     // Nobody asks again: the survivors did it on their own, and only one of them fetched the file.
     expect(sim.exchangesFor('file')).toHaveLength(1);
     expect(sim.jobCount).toBe(1);
-    const seen = structuredOf<VideoOutput>(await (others[1] as Host).call('get_video', { job_id: jobId }));
+    const seen = structuredOf<VideoOutput>(await (others[1] as Running).call('get_video', { job_id: jobId }));
     expect(seen).toMatchObject({ status: 'completed', cost: { charged_credits: 20 } });
     expect(sim.exchangesFor('file')).toHaveLength(1);
   });
@@ -259,7 +230,7 @@ describe('one poller per job across hosts', () => {
 
   /** A host in this process: the product's services over a PostgreSQL ledger of its own pool. */
   async function host(sim: Simulator, url: string, owner: string): Promise<Services> {
-    const home = await realpath(await mkdtemp(join(tmpdir(), 'seedance-host-')));
+    const home = await tempDir('seedance-host-');
     const config = loadConfig(
       { platform: process.platform, home, env: {} },
       {
@@ -294,17 +265,14 @@ describe('one poller per job across hosts', () => {
     const jobId = record.jobId ?? '';
     const waits = hosts.map((h) => h.jobs.waitFor(jobId, 30_000, () => undefined));
     // Every host is following the job before it ends.
-    for (const h of hosts) await untilTrue(() => h.jobs.watcher.latest(jobId) !== undefined);
+    for (const h of hosts) await waitUntil(() => h.jobs.feed.latest(jobId) !== undefined);
     sim.forceJob(jobId, 'COMPLETED');
     const outcomes = await Promise.all(waits);
     expect(outcomes.map((o) => o.job?.status)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED']);
-    const upstream = hosts.map((h) => h.jobs.watcher.polls);
+    const upstream = hosts.map((h) => h.jobs.feed.polls);
     expect(upstream.filter((polls) => polls > 0)).toHaveLength(1);
     expect(sim.exchangesFor('job').length).toBe(Math.max(...upstream));
   });
 });
 
 /** Waits for a condition of this process's own state, a turn of the event loop at a time. */
-async function untilTrue(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((resolve) => setTimeout(resolve, 5));
-}

@@ -218,6 +218,7 @@ describe('the MCP Apps player', () => {
 
     await mkdir(join(SCREENSHOT, '..'), { recursive: true });
     await page.screenshot({ path: SCREENSHOT });
-    await copyFile(SCREENSHOT, DOCS_PICTURE);
+    // The README's picture is this screenshot, renewed on purpose (UPDATE_PLAYER_PICTURE=1), not by every run.
+    if (process.env.UPDATE_PLAYER_PICTURE === '1') await copyFile(SCREENSHOT, DOCS_PICTURE);
   }, 60_000);
 });

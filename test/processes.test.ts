@@ -6,88 +6,22 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openSqliteLedger } from '../src/ledger/index.js';
 import type { VideoOutput } from '../src/mcp/tools/shapes.js';
 import type { Simulator } from '../src/simulator/server.js';
 import { startHarness, structuredOf, textOf } from './helpers/mcp.js';
 import { TEST_KEY, useSimulator } from './helpers/simulator.js';
+import { BIN, kill9, type Launch, PLAIN, type Running, useStdioServers } from './helpers/stdio-server.js';
 import { useTempDirs } from './helpers/temp.js';
 import { waitUntil } from './helpers/wait.js';
 
-const BIN = new URL('../dist/cli.js', import.meta.url).pathname;
-
-interface Running {
-  client: Client;
-  transport: StdioClientTransport;
-  closed: Promise<void>;
-  call(name: string, args: Record<string, unknown>): Promise<CallToolResult>;
-}
-
 const tempDir = useTempDirs();
-const running: Running[] = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((r) => r.client.close().catch(() => undefined)));
-});
+const startServer = useStdioServers('process-test');
 
 function sharedHome(): Promise<string> {
   return tempDir('seedance-proc-');
-}
-
-/** How a server is started: by Node itself, or through a wrapper (a private mount namespace, say). */
-interface Launch {
-  command: string;
-  args: string[];
-}
-
-const PLAIN: Launch = { command: process.execPath, args: [BIN] };
-
-/** One server process, as a client would start it; every process of a test shares `home` (ledger, output). */
-async function startServer(
-  sim: Simulator,
-  home: string,
-  env: Record<string, string> = {},
-  launch: Launch = PLAIN,
-): Promise<Running> {
-  const transport = new StdioClientTransport({
-    command: launch.command,
-    args: launch.args,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: home,
-      APIFRAME_API_KEY: TEST_KEY,
-      APIFRAME_BASE_URL: sim.url,
-      SEEDANCE_OUTPUT_DIR: join(home, 'out'),
-      SEEDANCE_STATE_DIR: join(home, 'state'),
-      SEEDANCE_ALLOWED_DIRS: home,
-      SEEDANCE_LOG_LEVEL: 'warn',
-      ...env,
-    },
-    stderr: 'pipe',
-  });
-  const client = new Client({ name: 'process-test', version: '1.0.0' });
-  const closed = new Promise<void>((resolve) => {
-    client.onclose = () => resolve();
-  });
-  await client.connect(transport);
-  const server: Running = {
-    client,
-    transport,
-    closed,
-    call: async (name, args) => (await client.callTool({ name, arguments: args })) as CallToolResult,
-  };
-  running.push(server);
-  return server;
-}
-
-async function kill9(server: Running): Promise<void> {
-  const pid = server.transport.pid;
-  if (pid === null) throw new Error('the server is not running');
-  process.kill(pid, 'SIGKILL');
-  await server.closed;
 }
 
 /** Resolves once the simulator has created `count` jobs: the moment a POST has been processed upstream. */

@@ -3,8 +3,7 @@
  * newest first with a cursor, read as blobs, refused with the remote URL above the size cap.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
@@ -17,6 +16,9 @@ import { buildServer } from '../src/mcp/server.js';
 import type { VideoOutput } from '../src/mcp/tools/shapes.js';
 import { FAST_SERVICES, structuredOf, useHarness } from './helpers/mcp.js';
 import { TEST_KEY, useSimulator } from './helpers/simulator.js';
+import { useTempDirs } from './helpers/temp.js';
+
+const tempDir = useTempDirs();
 
 const start = useHarness();
 
@@ -122,7 +124,7 @@ describe('resources of members', () => {
 
   it('lists and reads only the member own files', async () => {
     const sim = await env.start();
-    const root = await mkdtemp(join(tmpdir(), 'seedance-resources-members-'));
+    const root = await tempDir('seedance-resources-members-');
     const config = loadConfig(
       { platform: process.platform, home: root, env: {} },
       { apiKey: TEST_KEY, baseUrl: sim.url, outputDir: join(root, 'out'), stateDir: join(root, 'state') },

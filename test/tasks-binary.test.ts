@@ -4,8 +4,7 @@
  * the tools and calls one in simulate mode.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, realpath } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -19,6 +18,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { VideoOutput } from '../src/mcp/tools/shapes.js';
 import { structuredOf } from './helpers/mcp.js';
 import { TEST_KEY, useSimulator } from './helpers/simulator.js';
+import { useTempDirs } from './helpers/temp.js';
+
+const tempDir = useTempDirs();
 
 const BIN = new URL('../dist/cli.js', import.meta.url).pathname;
 const run = promisify(execFile);
@@ -48,7 +50,7 @@ describe('tasks across processes', () => {
 
   it('answers tasks/get and tasks/result in a second process for a task of a first one that was killed', async () => {
     const sim = await env.start();
-    const dir = await realpath(await mkdtemp(join(tmpdir(), 'seedance-tasks-restart-')));
+    const dir = await tempDir('seedance-tasks-restart-');
     const processEnv = {
       HOME: dir,
       APIFRAME_API_KEY: TEST_KEY,
@@ -129,7 +131,7 @@ describe('the MCP Inspector CLI', () => {
   };
 
   it('lists the tools and calls generate_video against the binary in simulate mode', async () => {
-    const dir = await realpath(await mkdtemp(join(tmpdir(), 'seedance-inspector-')));
+    const dir = await tempDir('seedance-inspector-');
     const listed = await inspector(dir, '--method', 'tools/list');
     const tools = listed.tools as { name: string; execution?: { taskSupport?: string } }[];
     expect(tools.map((t) => t.name)).toEqual([

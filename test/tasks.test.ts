@@ -1,11 +1,3 @@
-/**
- * MCP Tasks on the wire, through the SDK client's own task API (client.experimental.tasks) against the real server
- * and the simulator: a task-augmented generate_video answers at once, tasks/get reports the job's progress,
- * tasks/result gives the generate_video result, tasks/list pages the caller's tasks, tasks/cancel ends the task
- * while the paid job is still settled and saved, and a member sees only their own.
- */
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
@@ -14,6 +6,8 @@ import {
   CallToolResultSchema,
   CreateTaskResultSchema,
   McpError,
+  type Task,
+  TaskStatusNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import type { App } from '../src/app/app.js';
@@ -25,6 +19,9 @@ import { TASK_TTL_MS } from '../src/mcp/tasks.js';
 import type { VideoOutput } from '../src/mcp/tools/shapes.js';
 import { FAST_SERVICES, structuredOf, textOf, useHarness } from './helpers/mcp.js';
 import { TEST_KEY, useSimulator } from './helpers/simulator.js';
+import { useTempDirs } from './helpers/temp.js';
+
+const tempDir = useTempDirs();
 
 const start = useHarness();
 const PROMPT = 'A paper boat on a rainy street, macro';
@@ -165,6 +162,53 @@ describe('MCP tasks', () => {
     );
   });
 
+  it('sends notifications/tasks/status when a task ends with its job, and when it is cancelled', async () => {
+    const h = await start({ sim: { queuedMs: 20, processingMs: 200 } });
+    const announced: Task[] = [];
+    const arrivals: ((task: Task) => void)[] = [];
+    h.client.setNotificationHandler(TaskStatusNotificationSchema, (notification) => {
+      announced.push(notification.params);
+      for (const arrived of arrivals.splice(0)) arrived(notification.params);
+    });
+    const next = () => new Promise<Task>((resolve) => arrivals.push(resolve));
+
+    const ending = next();
+    const created = await h.client.request(
+      { method: 'tools/call', params: { name: 'generate_video', arguments: { prompt: PROMPT }, task: {} } },
+      CreateTaskResultSchema,
+    );
+    expect(created.task.status).toBe('working');
+    const ended = await ending;
+    expect(ended).toMatchObject({
+      taskId: created.task.taskId,
+      status: 'completed',
+      statusMessage: expect.stringMatching(/^Video saved: /),
+    });
+    // What was announced is what tasks/get says.
+    expect(await h.client.experimental.tasks.getTask(created.task.taskId)).toMatchObject({
+      status: 'completed',
+      statusMessage: ended.statusMessage,
+    });
+
+    const cancelling = next();
+    const other = await h.client.request(
+      {
+        method: 'tools/call',
+        params: { name: 'generate_video', arguments: { prompt: `${PROMPT} 2` }, task: {} },
+      },
+      CreateTaskResultSchema,
+    );
+    await h.client.experimental.tasks.cancelTask(other.task.taskId);
+    expect(await cancelling).toMatchObject({ taskId: other.task.taskId, status: 'cancelled' });
+    // The cancelled task's job still settles and is saved, and the task is not announced again.
+    const jobId = (await h.services.ledger.list({ limit: 1 })).records[0]?.jobId;
+    expect(structuredOf<VideoOutput>(await h.call('get_video', { job_id: jobId })).status).toBe('completed');
+    expect(announced.map((t) => [t.taskId, t.status])).toEqual([
+      [created.task.taskId, 'completed'],
+      [other.task.taskId, 'cancelled'],
+    ]);
+  });
+
   it('lists the caller tasks newest first, page by page', async () => {
     const h = await start();
     const ids: string[] = [];
@@ -199,7 +243,7 @@ describe('MCP tasks of members', () => {
 
   it('shows a member only their own tasks, across their sessions', async () => {
     const sim = await env.start();
-    const root = await mkdtemp(join(tmpdir(), 'seedance-tasks-members-'));
+    const root = await tempDir('seedance-tasks-members-');
     const config = loadConfig(
       { platform: process.platform, home: root, env: {} },
       { apiKey: TEST_KEY, baseUrl: sim.url, outputDir: join(root, 'out'), stateDir: join(root, 'state') },

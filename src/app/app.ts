@@ -1,6 +1,6 @@
 /**
  * The process side of the server, built once and shared by every session: the services (client, ledger, prices,
- * job watchers, simulator), the pickup of jobs left in flight by a dead process, and shutdown. Transports build one
+ * job feed, simulator), the pickup of jobs left in flight by a dead process, and shutdown. Transports build one
  * MCP server per session over it (mcp/server.ts `buildServer(app, session)`).
  */
 import { log } from '../core/log.js';

@@ -57,6 +57,13 @@ const int = (min: number, max: number) =>
     .min(min, { error: `must be at least ${min}` })
     .max(max, { error: `must be at most ${max}` });
 
+/** A span in minutes, fractions allowed: a test closes idle sessions in a second, not a minute. */
+const minutes = (min: number, max: number) =>
+  z.coerce
+    .number({ error: 'must be a number of minutes' })
+    .min(min, { error: `must be at least ${min}` })
+    .max(max, { error: `must be at most ${max}` });
+
 const absolutePath = z
   .string()
   .transform((p) => (p.startsWith('~/') ? join(homedir(), p.slice(2)) : p))
@@ -282,9 +289,9 @@ export const SETTINGS = {
   ),
   httpIdleMinutes: setting(
     'SEEDANCE_HTTP_IDLE_MINUTES',
-    'HTTP mode: a session with no request for this long is closed (its jobs go on).',
+    'HTTP mode: a session with no request for this many minutes is closed (its jobs go on); fractions allowed, e.g. `0.5`.',
     '30',
-    int(1, 24 * 60),
+    minutes(0.01, 24 * 60),
     () => 30,
   ),
   logLevel: setting(

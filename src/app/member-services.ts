@@ -34,6 +34,12 @@ function memberLedger(ledger: Ledger, member: MemberScope): Ledger {
     adoptOrphans: () => ledger.adoptOrphans(),
     getUpload: (sha256, kind) => ledger.getUpload(sha256, kind),
     putUpload: (entry) => ledger.putUpload(entry),
+    // A member's tasks are theirs alone, whoever the caller names.
+    createTask: (task) => ledger.createTask({ ...task, member: member.name }),
+    getTask: (taskId) => ledger.getTask(taskId, member.name),
+    listTasks: (_name, limit, cursor) => ledger.listTasks(member.name, limit, cursor),
+    cancelTask: (taskId, _name, message) => ledger.cancelTask(taskId, member.name, message),
+    storeTaskResult: (taskId, _name, result) => ledger.storeTaskResult(taskId, member.name, result),
     close: () => ledger.close(),
   };
 }

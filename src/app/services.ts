@@ -18,10 +18,9 @@ import { USER_AGENT } from '../core/version.js';
 import { type Prices, PUBLISHED_PRICES, parsePriceTable } from '../domain/pricing.js';
 import { AssetService } from '../inputs/assets.js';
 import { realDirs } from '../inputs/local-files.js';
+import { DEFAULT_POLL, type PollSchedule, SAFETY_NET_POLL } from '../jobs/feed/schedule.js';
 import { JobService } from '../jobs/service.js';
-import { DEFAULT_POLL, type PollSchedule, SAFETY_NET_POLL } from '../jobs/watcher.js';
 import { LEDGER_FILE, openSqliteLedger } from '../ledger/index.js';
-import { TaskTable } from '../ledger/tasks.js';
 import type { Ledger, LedgerOptions } from '../ledger/types.js';
 import { simulatedTiming } from '../simulator/timing.js';
 import { CATALOG_FILE, CatalogCache } from './catalog.js';
@@ -56,8 +55,6 @@ export interface Services {
   jobs: JobService;
   /** The polling schedule jobs are followed on: what a task's pollInterval tells clients. */
   poll: PollSchedule;
-  /** MCP tasks and the jobs they follow. */
-  tasks: TaskTable;
   assets: AssetService;
   /** Real paths of SEEDANCE_ALLOWED_DIRS. */
   allowedDirs: string[];
@@ -185,8 +182,6 @@ export async function createServices(
     fetch: fetch.results,
     claimPollMs: overrides.claimPollMs ?? 250,
   });
-  // Like the ledger: in memory when simulating, since the simulator's jobs die with the process.
-  const tasks = new TaskTable(config.simulate ? undefined : config.stateDir);
   const assets = new AssetService(client, ledger, {
     // Bounded like a wait for a video: clients give up on a call after about a minute.
     activationTimeoutMs:
@@ -218,7 +213,6 @@ export async function createServices(
     account,
     jobs,
     poll,
-    tasks,
     assets,
     allowedDirs: await realDirs(config.allowedDirs),
     now: Date.now,
@@ -226,7 +220,6 @@ export async function createServices(
       clearInterval(takeOver);
       jobs.close();
       catalog.close();
-      tasks.close();
       await ledger.close();
       await closeSimulator?.();
     },

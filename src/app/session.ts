@@ -1,7 +1,7 @@
 /**
  * What belongs to one MCP session rather than to the process: who is calling (the member, over HTTP), which
  * transport carries the session (errors are worded for it), and where local files may be read for it. The process
- * side (prices, ledger, watchers, simulator) is the App, shared by every session.
+ * side (prices, ledger, job feed, simulator) is the App, shared by every session.
  */
 import type { MemberScope } from '../ledger/types.js';
 

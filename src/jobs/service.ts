@@ -47,8 +47,9 @@ import type {
   MemberScope,
 } from '../ledger/types.js';
 import { downloadFile } from './download.js';
+import { JobFeed } from './feed/feed.js';
+import type { PollSchedule } from './feed/schedule.js';
 import { outputBaseName } from './naming.js';
-import { JobWatcher, type PollSchedule } from './watcher.js';
 
 export interface SubmitInput {
   model: Model;
@@ -187,7 +188,7 @@ export class JobService {
   /** Aborted on shutdown: waits end with an answer, downloads stop. */
   private readonly stopping = new AbortController();
 
-  readonly watcher: JobWatcher;
+  readonly feed: JobFeed;
 
   constructor(
     private readonly client: ApiframeClient,
@@ -197,7 +198,7 @@ export class JobService {
     private readonly options: JobServiceOptions,
   ) {
     const { leases } = ledger;
-    this.watcher = new JobWatcher(
+    this.feed = new JobFeed(
       client,
       options.poll,
       (job) => this.recordPoll(job),
@@ -208,7 +209,7 @@ export class JobService {
   }
 
   close(): void {
-    this.watcher.close();
+    this.feed.close();
   }
 
   /**
@@ -225,7 +226,7 @@ export class JobService {
     };
   }
 
-  /** Called by the watcher on every poll. */
+  /** Called by the feed on every update, before its listeners. */
   async recordPoll(job: Job): Promise<void> {
     if (this.recorded.get(job.id) === job.status) return;
     const known = await this.ledger.findByJobId(job.id);
@@ -337,7 +338,7 @@ export class JobService {
       };
       const onAbort = () => finish(new CancelledError('Waiting', jobId));
       const onStop = () => finish(new ShuttingDownError({ jobId }));
-      const unsubscribe = this.watcher.watch(jobId, {
+      const unsubscribe = this.feed.watch(jobId, {
         update: (job) => {
           onUpdate(job);
           if (TERMINAL_STATUSES.has(job.status)) finish({ job, timedOut: false });
@@ -349,10 +350,7 @@ export class JobService {
       if (this.stopping.signal.aborted) return onStop();
       signal?.addEventListener('abort', onAbort, { once: true });
       this.stopping.signal.addEventListener('abort', onStop, { once: true });
-      timer = setTimeout(
-        () => finish({ job: this.watcher.latest(jobId), timedOut: true }),
-        Math.max(0, waitMs),
-      );
+      timer = setTimeout(() => finish({ job: this.feed.latest(jobId), timedOut: true }), Math.max(0, waitMs));
     });
   }
 
@@ -400,12 +398,12 @@ export class JobService {
    * and nothing is fetched for it.
    */
   async hint(jobId: string): Promise<'polled' | 'unknown'> {
-    const polled = this.watcher.pollNow(jobId);
+    const polled = this.feed.hint(jobId);
     if (polled === undefined) {
       if ((await this.ledger.findByJobId(jobId)) === undefined) return 'unknown';
       // Nobody follows it any more: a poller starts, and its first poll (immediate) is the confirming GET.
       this.finishInBackground(jobId);
-      await this.watcher.inflight(jobId);
+      await this.feed.inflight(jobId);
     } else {
       await polled;
     }
@@ -420,7 +418,7 @@ export class JobService {
     // Shutting down: the next start takes the job over (see adoptOrphans).
     if (this.finishers.has(jobId) || this.stopping.signal.aborted) return;
     this.finishers.add(jobId);
-    const unsubscribe = this.watcher.watch(jobId, {
+    const unsubscribe = this.feed.watch(jobId, {
       update: (job) => {
         if (!TERMINAL_STATUSES.has(job.status)) return;
         this.finishers.delete(jobId);
@@ -472,7 +470,7 @@ export class JobService {
     await Promise.race([Promise.allSettled(posts), grace]);
     this.stopping.abort();
     await Promise.allSettled([...this.finishing.values()]);
-    this.watcher.close();
+    this.feed.close();
   }
 
   /** Records the final state and, for a completed job, downloads its files (once, across processes). */

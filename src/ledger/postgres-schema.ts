@@ -13,6 +13,35 @@ export interface Migration {
 /** The advisory lock key of migrations (any constant that nothing else uses; "sdmigr" in ASCII). */
 export const MIGRATION_LOCK = 0x73646d696772;
 
+// ---- MCP tasks (issue 15) ----------------------------------------------------------------------------------------
+/**
+ * MCP tasks (see TaskRecord), part of version 2 since no version was released without them: the hosts behind one
+ * load balancer answer for each other's tasks. `seq` orders tasks as they were made; a task past `expires_at` is
+ * never answered for, and is deleted when the next task is made.
+ */
+const TASKS_SQL = `
+CREATE TABLE seedance_tasks (
+  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  task_id text NOT NULL UNIQUE CHECK (length(task_id) BETWEEN 1 AND 200),
+  member text NOT NULL CHECK (length(member) <= 200),
+  tool text NOT NULL CHECK (tool <> ''),
+  job_id text CHECK (job_id <> ''),
+  submission text NOT NULL,
+  warnings jsonb NOT NULL CHECK (jsonb_typeof(warnings) = 'array'),
+  result jsonb CHECK (jsonb_typeof(result) = 'object'),
+  created_at timestamptz NOT NULL,
+  ttl_ms bigint NOT NULL CHECK (ttl_ms > 0),
+  expires_at timestamptz NOT NULL,
+  cancelled_at timestamptz,
+  cancel_message text,
+  -- A task follows a job, or holds the answer of a call that made none.
+  CHECK (job_id IS NOT NULL OR result IS NOT NULL)
+);
+CREATE INDEX seedance_tasks_member ON seedance_tasks (member, seq DESC);
+CREATE INDEX seedance_tasks_expiry ON seedance_tasks (expires_at);
+`;
+// ---- end of MCP tasks ---------------------------------------------------------------------------------------------
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -80,8 +109,8 @@ CREATE TABLE seedance_hosts (
   },
   {
     version: 2,
-    name: 'job poll leases',
-    sql: `
+    name: 'job poll leases, tasks',
+    sql: `${TASKS_SQL}
 -- The host that polls a job upstream renews its lease with every poll; when it stops (it died, it lost the
 -- database), the lease runs out by the database's clock and the next host that follows the job takes it.
 CREATE TABLE seedance_job_leases (

@@ -25,11 +25,15 @@ import {
   credits,
   currentOwner,
   decodeCursor,
+  decodeTaskCursor,
   encodeCursor,
+  encodeTaskCursor,
   isProcessAlive,
   learnedRatesFrom,
   memberKey,
+  newRecord,
   periodStart,
+  taskExpiry,
 } from './rules.js';
 import {
   type BudgetSnapshot,
@@ -44,8 +48,11 @@ import {
   type ListQuery,
   LOCAL_MEMBER,
   type MemberScope,
+  type NewTask,
   type ReserveOutcome,
   type ReserveRequest,
+  type TaskPage,
+  type TaskRecord,
   type UploadCacheEntry,
 } from './types.js';
 
@@ -223,6 +230,38 @@ function toRecord(row: JobRow): JobRecord {
   };
 }
 
+interface TaskRow {
+  /** bigint comes back as text. */
+  seq: string;
+  task_id: string;
+  member: string;
+  tool: string;
+  job_id: string | null;
+  submission: string;
+  warnings: string[];
+  result: Record<string, unknown> | null;
+  created_at: Date;
+  ttl_ms: string;
+  cancelled_at: Date | null;
+  cancel_message: string | null;
+}
+
+function toTask(row: TaskRow): TaskRecord {
+  return {
+    taskId: row.task_id,
+    member: row.member,
+    tool: row.tool,
+    jobId: row.job_id,
+    submission: row.submission,
+    warnings: row.warnings,
+    result: row.result,
+    createdAt: row.created_at.toISOString(),
+    ttlMs: Number(row.ttl_ms),
+    cancelledAt: row.cancelled_at === null ? null : row.cancelled_at.toISOString(),
+    cancelMessage: row.cancel_message,
+  };
+}
+
 const SERVER_SCOPE = null;
 
 class PostgresLedger implements Ledger {
@@ -356,26 +395,18 @@ class PostgresLedger implements Ledger {
         return { kind: 'over_budget', budget: before.memberBudget, needed, scope: 'member' };
       }
       if (existing !== undefined) await query('DELETE FROM seedance_jobs WHERE key = $1', [existing.key]);
-      const record: JobRecord = {
+      const record = newRecord({
         key: existing?.key ?? storedKey ?? this.options.makeKey?.() ?? `seedance-mcp-${randomUUID()}`,
         member: member.name,
         requestHash: request.requestHash,
         request: request.request,
         estimate: request.estimate,
-        createdAt: at,
         owner: this.owner,
         jobId: null,
         status: 'submitting',
-        progress: null,
-        charged: null,
-        refunded: false,
-        failure: null,
-        result: null,
-        downloads: [],
-        upstreamAnomalies: [],
         discovered: false,
-        updatedAt: at,
-      };
+        at,
+      });
       await insert(query, record);
       return { kind: 'reserved', record, ...(await budgets()) };
     });
@@ -500,26 +531,18 @@ class PostgresLedger implements Ledger {
       const at = this.at();
       await insert(
         query,
-        {
+        newRecord({
           key: `discovered-${jobId}`,
           member,
           requestHash: '',
           request: { model: DEFAULT_MODEL, prompt: update.prompt ?? '' },
           estimate: null,
-          createdAt: at,
           owner: this.owner,
           jobId,
           status: 'QUEUED',
-          progress: null,
-          charged: null,
-          refunded: false,
-          failure: null,
-          result: null,
-          downloads: [],
-          upstreamAnomalies: [],
           discovered: true,
-          updatedAt: at,
-        },
+          at,
+        }),
         true,
       );
       const record = await locked(query, 'job_id', jobId);
@@ -686,6 +709,73 @@ class PostgresLedger implements Ledger {
         new Date(entry.expiresAt),
       ],
     );
+  }
+
+  createTask(task: NewTask): Promise<TaskRecord> {
+    return this.transaction(async (query) => {
+      const now = this.now();
+      await query('DELETE FROM seedance_tasks WHERE expires_at <= $1', [now]);
+      await query(
+        `INSERT INTO seedance_tasks (task_id, member, tool, job_id, submission, warnings, result, created_at, ttl_ms,
+           expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10)`,
+        [
+          task.taskId,
+          task.member,
+          task.tool,
+          task.jobId,
+          task.submission,
+          JSON.stringify(task.warnings),
+          task.result === null ? null : JSON.stringify(task.result),
+          now,
+          task.ttlMs,
+          taskExpiry(now, task.ttlMs),
+        ],
+      );
+      return { ...task, createdAt: now.toISOString(), cancelledAt: null, cancelMessage: null };
+    });
+  }
+
+  async getTask(taskId: string, member: string): Promise<TaskRecord | undefined> {
+    const [row] = await this.query<TaskRow>(
+      'SELECT * FROM seedance_tasks WHERE task_id = $1 AND member = $2 AND expires_at > $3',
+      [taskId, member, this.now()],
+    );
+    return row === undefined ? undefined : toTask(row);
+  }
+
+  async listTasks(member: string, limit: number, cursor?: string): Promise<TaskPage> {
+    const before = cursor === undefined ? Number.MAX_SAFE_INTEGER : decodeTaskCursor(cursor);
+    const size = Math.max(1, Math.floor(limit));
+    const rows = await this.query<TaskRow>(
+      `SELECT * FROM seedance_tasks WHERE member = $1 AND seq < $2 AND expires_at > $3
+       ORDER BY seq DESC LIMIT $4`,
+      [member, before, this.now(), size + 1],
+    );
+    const last = rows[size - 1];
+    return {
+      tasks: rows.slice(0, size).map(toTask),
+      nextCursor: rows.length > size && last !== undefined ? encodeTaskCursor(Number(last.seq)) : null,
+    };
+  }
+
+  async cancelTask(taskId: string, member: string, message: string): Promise<boolean> {
+    const now = this.now();
+    const rows = await this.query(
+      `UPDATE seedance_tasks SET cancelled_at = $1, cancel_message = $2
+       WHERE task_id = $3 AND member = $4 AND cancelled_at IS NULL AND expires_at > $1
+       RETURNING task_id`,
+      [now, message, taskId, member],
+    );
+    return rows.length === 1;
+  }
+
+  async storeTaskResult(taskId: string, member: string, result: Record<string, unknown>): Promise<void> {
+    await this.query('UPDATE seedance_tasks SET result = $1::jsonb WHERE task_id = $2 AND member = $3', [
+      JSON.stringify(result),
+      taskId,
+      member,
+    ]);
   }
 
   async close(): Promise<void> {

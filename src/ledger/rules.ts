@@ -164,3 +164,55 @@ export function learnedRatesFrom(rows: readonly ChargeSums[]): LearnedRate[] {
   }
   return rates;
 }
+
+/** A tasks/list cursor that this ledger did not return. */
+export class BadTaskCursorError extends Error {}
+
+/** A task cursor is the last task's place in the order tasks were made (its `seq`), so pages stay stable. */
+export function encodeTaskCursor(seq: number): string {
+  return Buffer.from(JSON.stringify(['tasks', seq])).toString('base64url');
+}
+
+export function decodeTaskCursor(cursor: string): number {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(value) && value[0] === 'tasks' && Number.isSafeInteger(value[1]))
+      return value[1] as number;
+  } catch {
+    // reported below
+  }
+  throw new BadTaskCursorError('not a cursor this server returned');
+}
+
+/** When a task made at `createdAt` with this TTL stops being answered for. */
+export function taskExpiry(createdAt: Date, ttlMs: number): Date {
+  return new Date(createdAt.getTime() + ttlMs);
+}
+
+/**
+ * A record as first written: a submission about to be POSTed (`submitting`, no job id), or a job found upstream
+ * (`discovered`). Both stores write it as it is; what follows changes it through applyJobUpdate.
+ */
+export function newRecord(
+  init: Pick<
+    JobRecord,
+    'key' | 'member' | 'requestHash' | 'request' | 'estimate' | 'owner' | 'jobId' | 'status'
+  > & {
+    discovered: boolean;
+    at: string;
+  },
+): JobRecord {
+  const { at, ...fields } = init;
+  return {
+    ...fields,
+    createdAt: at,
+    progress: null,
+    charged: null,
+    refunded: false,
+    failure: null,
+    result: null,
+    downloads: [],
+    upstreamAnomalies: [],
+    updatedAt: at,
+  };
+}

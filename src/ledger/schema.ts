@@ -151,7 +151,42 @@ BEGIN
 END;
 `;
 
+// ---- MCP tasks (issue 15) ----------------------------------------------------------------------------------------
+/**
+ * MCP tasks (see TaskRecord): part of version 1, since no version was released without them. `seq` orders tasks as
+ * they were made, even several in one millisecond; a task past `expires_at` is never answered for, and is deleted
+ * when the next task is made.
+ */
+const V1_TASKS = `
+CREATE TABLE tasks (
+  seq INTEGER PRIMARY KEY,
+  task_id TEXT NOT NULL UNIQUE CHECK (length(task_id) BETWEEN 1 AND 200),
+  member TEXT NOT NULL CHECK (length(member) <= 200),
+  tool TEXT NOT NULL CHECK (length(tool) >= 1),
+  job_id TEXT CHECK (job_id IS NULL OR length(job_id) >= 1),
+  submission TEXT NOT NULL,
+  warnings TEXT NOT NULL CHECK (json_valid(warnings) AND json_type(warnings) = 'array'),
+  result TEXT CHECK (result IS NULL OR (json_valid(result) AND json_type(result) = 'object')),
+  created_at TEXT NOT NULL CHECK (created_at GLOB ${ISO_TIME}),
+  ttl_ms INTEGER NOT NULL CHECK (ttl_ms > 0),
+  expires_at TEXT NOT NULL CHECK (expires_at GLOB ${ISO_TIME}),
+  cancelled_at TEXT CHECK (cancelled_at IS NULL OR cancelled_at GLOB ${ISO_TIME}),
+  cancel_message TEXT,
+  -- A task follows a job, or holds the answer of a call that made none.
+  CHECK (job_id IS NOT NULL OR result IS NOT NULL)
+) STRICT;
+
+CREATE INDEX tasks_by_member ON tasks (member, seq);
+CREATE INDEX tasks_by_expiry ON tasks (expires_at);
+`;
+// ---- end of MCP tasks ---------------------------------------------------------------------------------------------
+
 /** MIGRATIONS[n] takes a database from version n to n + 1; version 0 is a new, empty database. */
-export const MIGRATIONS: readonly ((db: DatabaseSync) => void)[] = [(db) => db.exec(V1)];
+export const MIGRATIONS: readonly ((db: DatabaseSync) => void)[] = [
+  (db) => {
+    db.exec(V1);
+    db.exec(V1_TASKS);
+  },
+];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

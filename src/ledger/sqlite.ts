@@ -44,13 +44,17 @@ import {
   credits,
   currentOwner,
   decodeCursor,
+  decodeTaskCursor,
   encodeCursor,
+  encodeTaskCursor,
   isLocalOwner,
   isProcessAlive,
   learnedRatesFrom,
   memberKey,
+  newRecord,
   periodKey,
   periodStart,
+  taskExpiry,
 } from './rules.js';
 import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION } from './schema.js';
 import {
@@ -64,7 +68,10 @@ import {
   type LedgerOptions,
   LOCAL_MEMBER,
   type MemberScope,
+  type NewTask,
   type ReserveOutcome,
+  type TaskPage,
+  type TaskRecord,
   type UploadCacheEntry,
 } from './types.js';
 
@@ -210,26 +217,18 @@ class SqliteStore implements SqliteLedger {
         return { kind: 'over_budget', budget: before.memberBudget, needed, scope: 'member' };
       }
       if (existing !== undefined) this.run(c, 'DELETE FROM jobs WHERE key = ?', [existing.key]);
-      const record: JobRecord = {
+      const record = newRecord({
         key: existing?.key ?? storedKey ?? this.makeKey(),
         member: member.name,
         requestHash: request.requestHash,
         request: request.request,
         estimate: request.estimate,
-        createdAt: at,
         owner: this.owner,
         jobId: null,
         status: 'submitting',
-        progress: null,
-        charged: null,
-        refunded: false,
-        failure: null,
-        result: null,
-        downloads: [],
-        upstreamAnomalies: [],
         discovered: false,
-        updatedAt: at,
-      };
+        at,
+      });
       this.insert(c, record);
       return { kind: 'reserved', record, ...budgets() };
     });
@@ -317,26 +316,18 @@ class SqliteStore implements SqliteLedger {
       let record = this.jobWhere(c, 'j.job_id = ?', [jobId]);
       if (record === undefined) {
         const at = this.now().toISOString();
-        record = {
+        record = newRecord({
           key: `discovered-${jobId}`,
           member,
           requestHash: '',
           request: { model: DEFAULT_MODEL, prompt: update.prompt ?? '' },
           estimate: null,
-          createdAt: at,
           owner: this.owner,
           jobId,
           status: 'QUEUED',
-          progress: null,
-          charged: null,
-          refunded: false,
-          failure: null,
-          result: null,
-          downloads: [],
           discovered: true,
-          upstreamAnomalies: [],
-          updatedAt: at,
-        };
+          at,
+        });
         this.insert(c, record);
       }
       return this.applyUpdate(c, record, update);
@@ -492,6 +483,82 @@ class SqliteStore implements SqliteLedger {
            expires_at = excluded.expires_at`,
         [entry.sha256, entry.kind, credits(entry.bytes, 'a file size'), entry.assetId, entry.expiresAt],
       );
+    });
+  }
+
+  async createTask(task: NewTask): Promise<TaskRecord> {
+    return this.write((c) => {
+      const now = this.now();
+      const createdAt = now.toISOString();
+      this.run(c, 'DELETE FROM tasks WHERE expires_at <= ?', [createdAt]);
+      this.run(
+        c,
+        `INSERT INTO tasks (task_id, member, tool, job_id, submission, warnings, result, created_at, ttl_ms, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [
+          task.taskId,
+          task.member,
+          task.tool,
+          task.jobId,
+          task.submission,
+          JSON.stringify(task.warnings),
+          task.result === null ? null : JSON.stringify(task.result),
+          createdAt,
+          task.ttlMs,
+          taskExpiry(now, task.ttlMs).toISOString(),
+        ],
+      );
+      return { ...task, createdAt, cancelledAt: null, cancelMessage: null };
+    });
+  }
+
+  async getTask(taskId: string, member: string): Promise<TaskRecord | undefined> {
+    return this.read((c) => {
+      const row = this.get(c, 'SELECT * FROM tasks WHERE task_id = ? AND member = ? AND expires_at > ?', [
+        taskId,
+        member,
+        this.now().toISOString(),
+      ]);
+      return row === undefined ? undefined : toTask(row);
+    });
+  }
+
+  async listTasks(member: string, limit: number, cursor?: string): Promise<TaskPage> {
+    const before = cursor === undefined ? Number.MAX_SAFE_INTEGER : decodeTaskCursor(cursor);
+    const size = Math.max(1, Math.floor(limit));
+    return this.read((c) => {
+      const rows = this.all(
+        c,
+        'SELECT * FROM tasks WHERE member = ? AND seq < ? AND expires_at > ? ORDER BY seq DESC LIMIT ?',
+        [member, before, this.now().toISOString(), size + 1],
+      );
+      const last = rows[size - 1];
+      return {
+        tasks: rows.slice(0, size).map(toTask),
+        nextCursor: rows.length > size && last !== undefined ? encodeTaskCursor(Number(last.seq)) : null,
+      };
+    });
+  }
+
+  async cancelTask(taskId: string, member: string, message: string): Promise<boolean> {
+    return this.write((c) => {
+      const at = this.now().toISOString();
+      const changed = this.statement(
+        c,
+        `UPDATE tasks SET cancelled_at = ?, cancel_message = ?
+         WHERE task_id = ? AND member = ? AND cancelled_at IS NULL AND expires_at > ?`,
+      ).run(at, message, taskId, member, at);
+      return Number(changed.changes) === 1;
+    });
+  }
+
+  async storeTaskResult(taskId: string, member: string, result: Record<string, unknown>): Promise<void> {
+    this.write((c) => {
+      this.run(c, 'UPDATE tasks SET result = ? WHERE task_id = ? AND member = ?', [
+        JSON.stringify(result),
+        taskId,
+        member,
+      ]);
     });
   }
 
@@ -1005,5 +1072,21 @@ function toRecord(row: Row): JobRecord {
     discovered: row.discovered === 1,
     upstreamAnomalies: JSON.parse(String(row.upstream_anomalies ?? '[]')) as string[],
     updatedAt: String(row.updated_at),
+  };
+}
+
+function toTask(row: Row): TaskRecord {
+  return {
+    taskId: String(row.task_id),
+    member: String(row.member),
+    tool: String(row.tool),
+    jobId: row.job_id === null ? null : String(row.job_id),
+    submission: String(row.submission),
+    warnings: JSON.parse(String(row.warnings)) as string[],
+    result: row.result === null ? null : (JSON.parse(String(row.result)) as Record<string, unknown>),
+    createdAt: String(row.created_at),
+    ttlMs: Number(row.ttl_ms),
+    cancelledAt: row.cancelled_at === null ? null : String(row.cancelled_at),
+    cancelMessage: row.cancel_message === null ? null : String(row.cancel_message),
   };
 }

@@ -157,6 +157,42 @@ export interface ListQuery {
   cursor?: string;
 }
 
+/**
+ * An MCP task as the ledger keeps it: which job (or which finished answer) a task stands for, whose it is, how long
+ * it lives, and whether its caller cancelled it. Its progress and result are not kept here: they are the job's, read
+ * from the job's record. In the ledger so that every process and every host sharing it answers for the same tasks.
+ */
+export interface TaskRecord {
+  taskId: string;
+  /** Whose task it is (LOCAL_MEMBER: the machine's owner). */
+  member: string;
+  /** The tool called. */
+  tool: string;
+  /** The job the task follows; null when the call ended before a job existed (then `result` is its answer). */
+  jobId: string | null;
+  /** How the call met its job: submitted, resumed, attached, existing. */
+  submission: string;
+  warnings: string[];
+  /** The tool's answer, when the call ended without a job to follow (a refusal, an invalid argument). */
+  result: Record<string, unknown> | null;
+  /** ISO time the ledger recorded it. */
+  createdAt: string;
+  /** How long after createdAt it is kept; past that it is as unknown as one that never existed. */
+  ttlMs: number;
+  /** When the client cancelled the task, and what it was told. */
+  cancelledAt: string | null;
+  cancelMessage: string | null;
+}
+
+export type NewTask = Omit<TaskRecord, 'createdAt' | 'cancelledAt' | 'cancelMessage'>;
+
+export interface TaskPage {
+  /** Newest first. */
+  tasks: TaskRecord[];
+  /** Opaque, for the next page; null on the last. */
+  nextCursor: string | null;
+}
+
 /** Whether the ledger can be used; when not, what is wrong and how to fix it, in words fit for the user. */
 export type LedgerHealth =
   | { ok: true; store: string; location: string }
@@ -236,6 +272,19 @@ export interface Ledger {
    * oldest first.
    */
   adoptOrphans(): Promise<JobRecord[]>;
+  /** Records a new task (created now, by the ledger's clock), and forgets the ones whose time is up. */
+  createTask(task: NewTask): Promise<TaskRecord>;
+  /** The member's task while its time runs; another member's, or one past its TTL, is as unknown as none. */
+  getTask(taskId: string, member: string): Promise<TaskRecord | undefined>;
+  /**
+   * The member's live tasks, newest first, `limit` a page. A cursor this ledger did not return is refused
+   * (BadTaskCursorError).
+   */
+  listTasks(member: string, limit: number, cursor?: string): Promise<TaskPage>;
+  /** Marks the member's live task cancelled, once: false when it already was, or is not theirs, or is gone. */
+  cancelTask(taskId: string, member: string, message: string): Promise<boolean>;
+  /** Keeps the final answer of the member's task whose call ended without a job. */
+  storeTaskResult(taskId: string, member: string, result: Record<string, unknown>): Promise<void>;
   getUpload(sha256: string, kind: MediaKind): Promise<UploadCacheEntry | undefined>;
   putUpload(entry: UploadCacheEntry): Promise<void>;
   close(): Promise<void>;

@@ -222,7 +222,12 @@ export function buildServer(app: App, session: Session): Server {
   const tools = buildTools(services.config);
   const listing = toolListing(tools);
   const byName = new Map(tools.map((t) => [t.name, t]));
-  const taskStore = new LedgerTaskStore(services, session, (result) => presentResult(result, session));
+  const taskStore = new LedgerTaskStore(
+    services,
+    session,
+    (result) => presentResult(result, session),
+    (task): Promise<void> => server.notification({ method: 'notifications/tasks/status', params: task }),
+  );
   const server = new Server(serverInfo(), {
     capabilities: {
       tools: { listChanged: false },

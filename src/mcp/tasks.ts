@@ -2,8 +2,9 @@
  * MCP Tasks (spec 2025-11-25) over the ledger. A task-augmented generate_video or get_video does the call's quick
  * part (validation, price, budget, submission) at once and answers with a task that stands for the job; the job is
  * then followed as any other, settled and saved. The task's status, progress and result are read from the job's
- * ledger record whenever they are asked for, so any process sharing the state folder, and the next one after a
- * restart, answers for it. The task table adds only whose task it is, its lifetime, and whether it was cancelled.
+ * ledger record whenever they are asked for, so any process sharing the ledger (every host, with PostgreSQL), and the
+ * next one after a restart, answers for it. The ledger's task records add only whose task it is, its lifetime, and
+ * whether it was cancelled.
  *
  * The SDK's Protocol serves tasks/get, tasks/result, tasks/list and tasks/cancel from this TaskStore; its cancel
  * never reaches the tool, so cancelling is decided here: the task ends, the job (which Apiframe cannot cancel) is
@@ -26,9 +27,9 @@ import { TERMINAL_STATUSES } from '../apiframe/schemas.js';
 import type { Services } from '../app/services.js';
 import type { Session } from '../app/session.js';
 import { log } from '../core/log.js';
-import { DEFAULT_POLL } from '../jobs/watcher.js';
-import { BadTaskCursorError, type TaskRow } from '../ledger/tasks.js';
-import type { JobRecord } from '../ledger/types.js';
+import { DEFAULT_POLL } from '../jobs/feed/schedule.js';
+import { BadTaskCursorError } from '../ledger/rules.js';
+import type { JobRecord, TaskPage, TaskRecord } from '../ledger/types.js';
 import { type VideoOutput, videoStatus } from './tools/shapes.js';
 import { videoAnswer } from './tools/video-result.js';
 
@@ -43,15 +44,25 @@ const TASKS_PER_PAGE = 50;
 class TaskFollower {
   private readonly following = new Set<string>();
   private readonly saveErrors = new Map<string, string>();
+  /** Called once the job is settled and saved (or its saving failed): the tasks waiting to say so. */
+  private readonly settled = new Map<string, Set<() => void>>();
 
   constructor(private readonly services: Services) {}
 
-  /** Follows the job until it ends, then settles and saves it (once across processes, by the ledger's claim). */
-  follow(jobId: string): void {
+  /**
+   * Follows the job until it ends, then settles and saves it (once across processes, by the ledger's claim), and
+   * then calls `onSettled`.
+   */
+  follow(jobId: string, onSettled?: () => void): void {
+    if (onSettled !== undefined) {
+      const waiting = this.settled.get(jobId) ?? new Set();
+      waiting.add(onSettled);
+      this.settled.set(jobId, waiting);
+    }
     if (this.following.has(jobId)) return;
     this.following.add(jobId);
     const { jobs } = this.services;
-    const unsubscribe = jobs.watcher.watch(jobId, {
+    const unsubscribe = jobs.feed.watch(jobId, {
       update: (job) => {
         if (!TERMINAL_STATUSES.has(job.status)) return;
         queueMicrotask(unsubscribe);
@@ -62,12 +73,19 @@ class TaskFollower {
             if (error !== undefined) this.saveErrors.set(jobId, `${error.message} ${error.recovery}`);
           })
           .catch((error: unknown) => log.warn('finishing a task job failed', { jobId, error: String(error) }))
-          .finally(() => this.following.delete(jobId));
+          .finally(() => {
+            this.following.delete(jobId);
+            const waiting = this.settled.get(jobId);
+            this.settled.delete(jobId);
+            for (const settled of waiting ?? []) settled();
+          });
       },
       error: (error) => {
         // Asked about again, the task follows it again.
         queueMicrotask(unsubscribe);
         this.following.delete(jobId);
+        // Nobody is told: the task's status is still right whenever it is asked for.
+        this.settled.delete(jobId);
         log.warn('stopped following a task job', { jobId, code: error.code });
       },
     });
@@ -108,13 +126,17 @@ function textOf(result: Record<string, unknown>): string | undefined {
   return first?.type === 'text' ? first.text : undefined;
 }
 
-function cancelMessage(row: TaskRow): string {
+function cancelMessage(row: TaskRecord): string {
   return row.jobId === null
     ? 'Cancelled by the client.'
     : `Cancelled by the client: this task no longer waits. Video job ${row.jobId} cannot be cancelled at Apiframe: it keeps rendering, is charged, and is still settled and saved; get_video with job_id "${row.jobId}" returns it.`;
 }
 
-/** The TaskStore of one session: the session's member sees and cancels only their own tasks. */
+/**
+ * The TaskStore of one session: the session's member sees and cancels only their own tasks. When a task of this
+ * session changes status (its job settled and saved, or the client cancelled it), `announce` sends the session
+ * `notifications/tasks/status` with the task as it now stands; a client may rely on tasks/get instead.
+ */
 export class LedgerTaskStore implements TaskStore {
   private readonly member: string;
   private readonly follower: TaskFollower;
@@ -123,6 +145,7 @@ export class LedgerTaskStore implements TaskStore {
     private readonly services: Services,
     session: Session,
     private readonly present: (result: Awaited<ReturnType<typeof videoAnswer>>) => CallToolResult,
+    private readonly announce: (task: Task) => Promise<void>,
   ) {
     this.member = session.member?.name ?? '';
     this.follower = followerOf(services);
@@ -146,7 +169,7 @@ export class LedgerTaskStore implements TaskStore {
       throw new McpError(ErrorCode.InternalError, 'a task needs the call it stands for');
     const out = context.answer.structuredContent as Partial<VideoOutput> | undefined;
     const jobId = out?.job_id ?? null;
-    const row = this.services.tasks.create({
+    const row = await this.services.ledger.createTask({
       taskId: randomUUID(),
       member: this.member,
       tool: context.tool,
@@ -157,16 +180,31 @@ export class LedgerTaskStore implements TaskStore {
       result: jobId === null ? (context.answer as Record<string, unknown>) : null,
       ttlMs: this.ttl(taskParams.ttl),
     });
-    return this.view(row);
+    const task = await this.view(row);
+    if (row.jobId !== null && task.status === 'working')
+      this.follower.follow(row.jobId, () => void this.statusChanged(row.taskId));
+    return task;
+  }
+
+  /** Tells the session that a task ended with its job (a cancelled one was told when cancelled). */
+  private async statusChanged(taskId: string): Promise<void> {
+    try {
+      const task = await this.getTask(taskId);
+      if (task === null || task.status === 'working' || task.status === 'cancelled') return;
+      await this.announce(task);
+    } catch (error) {
+      // The session may have ended; the task's status is still there for tasks/get.
+      log.debug('task status not announced', { taskId, error: String(error) });
+    }
   }
 
   async getTask(taskId: string): Promise<Task | null> {
-    const row = this.services.tasks.get(taskId, this.member);
+    const row = await this.services.ledger.getTask(taskId, this.member);
     return row === undefined ? null : this.view(row);
   }
 
   async getTaskResult(taskId: string): Promise<Result> {
-    const row = this.services.tasks.get(taskId, this.member);
+    const row = await this.services.ledger.getTask(taskId, this.member);
     if (row === undefined) throw new McpError(ErrorCode.InvalidParams, `Task not found: ${taskId}`);
     if (row.result !== null) return row.result;
     const record = await this.record(row);
@@ -190,39 +228,45 @@ export class LedgerTaskStore implements TaskStore {
   }
 
   async storeTaskResult(taskId: string, _status: 'completed' | 'failed', result: Result): Promise<void> {
-    this.services.tasks.storeResult(taskId, this.member, result);
+    await this.services.ledger.storeTaskResult(taskId, this.member, result);
   }
 
   async updateTaskStatus(taskId: string, status: Task['status']): Promise<void> {
     // A task's other states follow its job; the client can only cancel it.
     if (status !== 'cancelled')
       throw new Error(`a task's status follows its job; it cannot be set to ${status}`);
-    const row = this.services.tasks.get(taskId, this.member);
+    const row = await this.services.ledger.getTask(taskId, this.member);
     if (row === undefined) throw new McpError(ErrorCode.InvalidParams, `Task not found: ${taskId}`);
-    this.services.tasks.cancel(taskId, this.member, cancelMessage(row));
+    const cancelled = await this.services.ledger.cancelTask(taskId, this.member, cancelMessage(row));
     // The job goes on without the task: it must still be settled and its files saved.
     if (row.jobId !== null) this.follower.follow(row.jobId);
+    if (!cancelled) return;
+    const task = await this.getTask(taskId);
+    if (task !== null)
+      await this.announce(task).catch((error: unknown) =>
+        log.debug('task status not announced', { taskId, error: String(error) }),
+      );
   }
 
   async listTasks(cursor?: string): Promise<{ tasks: Task[]; nextCursor?: string }> {
-    let page: ReturnType<Services['tasks']['list']>;
+    let page: TaskPage;
     try {
-      page = this.services.tasks.list(this.member, TASKS_PER_PAGE, cursor);
+      page = await this.services.ledger.listTasks(this.member, TASKS_PER_PAGE, cursor);
     } catch (error) {
       if (error instanceof BadTaskCursorError)
         throw new McpError(ErrorCode.InvalidParams, 'Invalid cursor: pass nextCursor exactly as returned.');
       throw error;
     }
-    const tasks = await Promise.all(page.rows.map((row) => this.view(row)));
+    const tasks = await Promise.all(page.tasks.map((row) => this.view(row)));
     return { tasks, ...(page.nextCursor === null ? {} : { nextCursor: page.nextCursor }) };
   }
 
-  private async record(row: TaskRow): Promise<JobRecord | undefined> {
+  private async record(row: TaskRecord): Promise<JobRecord | undefined> {
     return row.jobId === null ? undefined : this.services.ledger.findByJobId(row.jobId);
   }
 
   /** The task as its job stands now; a job still open is followed by this process from here on. */
-  private async view(row: TaskRow): Promise<Task> {
+  private async view(row: TaskRecord): Promise<Task> {
     const base = {
       taskId: row.taskId,
       ttl: row.ttlMs,
@@ -284,7 +328,7 @@ export class LedgerTaskStore implements TaskStore {
       };
     }
     this.follower.follow(jobId);
-    const progress = this.services.jobs.watcher.latest(jobId)?.progress ?? record.progress;
+    const progress = this.services.jobs.feed.latest(jobId)?.progress ?? record.progress;
     return {
       ...base,
       status: 'working',

@@ -22,6 +22,8 @@ export interface HttpBinary {
   stderr: string[];
   /** Resolves with the exit code once the process has ended. */
   exited: Promise<number | null>;
+  /** Resolves once stderr has a log line matching `pattern` (one already written counts). */
+  logged(pattern: RegExp): Promise<string>;
   client(token?: string, name?: string): Promise<Client>;
 }
 
@@ -67,6 +69,26 @@ export function useHttpBinary() {
       proc,
       stderr,
       exited,
+      logged(pattern) {
+        const find = () =>
+          stderr
+            .join('')
+            .split('\n')
+            .find((line) => pattern.test(line));
+        return new Promise((resolve, reject) => {
+          const seen = find();
+          if (seen !== undefined) return resolve(seen);
+          const onData = () => {
+            const line = find();
+            if (line === undefined) return;
+            proc.stderr?.off('data', onData);
+            resolve(line);
+          };
+          // After the collecting listener above, so the chunk that matches is already in `stderr`.
+          proc.stderr?.on('data', onData);
+          void exited.then((code) => reject(new Error(`exited ${code} before logging ${pattern}`)));
+        });
+      },
       async client(token, name = 'http-test') {
         const transport = new StreamableHTTPClientTransport(new URL(url), {
           ...(token === undefined ? {} : { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
