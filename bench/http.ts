@@ -136,7 +136,7 @@ export async function httpFigures(): Promise<Row[]> {
     const p50 = percentile(productTimes, 50);
     const floorP50 = percentile(floorTimes, 50);
     rows.push({
-      figure: '7a',
+      figure: '8a',
       metric: `HTTP call p50, ${SESSIONS} sessions (estimate_cost vs echo)`,
       product: round(p50, 1),
       floor: round(floorP50, 1),
@@ -146,7 +146,7 @@ export async function httpFigures(): Promise<Row[]> {
       met: p50 / floorP50 <= 1.5,
     });
     rows.push({
-      figure: '7b',
+      figure: '8b',
       metric: `HTTP call p99, ${SESSIONS} sessions`,
       product: round(percentile(productTimes, 99), 1),
       floor: round(percentile(floorTimes, 99), 1),
@@ -156,7 +156,7 @@ export async function httpFigures(): Promise<Row[]> {
       met: undefined,
     });
     rows.push({
-      figure: '7c',
+      figure: '8c',
       metric: 'resident memory per idle HTTP session',
       product: round(perSession / 1024, 1),
       unit: 'KiB',
@@ -202,7 +202,7 @@ export async function httpFigures(): Promise<Row[]> {
     });
     const p95 = percentile(lags, 95);
     rows.push({
-      figure: '7d',
+      figure: '8d',
       metric: 'completion lag p95 with webhooks (upstream completion to download start)',
       product: Math.round(p95),
       unit: 'ms',
