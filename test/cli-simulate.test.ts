@@ -1,6 +1,6 @@
 /**
  * `seedance-mcp simulate` as a user runs it: the built binary, its one JSON line, the Seedance page's curl example
- * against it with the real curl, and the finished video read by mediabunny (the pure-JavaScript media library the
+ * against it (sent with Node's own client), and the finished video read by mediabunny (the pure-JavaScript media library the
  * product measures media with): a real H.264 video of the requested length and shape.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -94,32 +94,21 @@ describe('seedance-mcp simulate (built binary)', () => {
     expect(port).toBeGreaterThan(0);
     expect(port).toBeLessThanOrEqual(65_535);
 
-    // The page's example, with the real curl.
+    // The page's curl example, sent as it is (method, headers, body) with Node's own client, so that the test needs
+    // nothing from the system.
     const prompt =
       'A paper boat drifting down a rain-soaked street at dusk, cinematic, shallow depth of field';
-    const curl = await run('curl', [
-      '-s',
-      '-w',
-      '\n%{http_code}',
-      '-X',
-      'POST',
-      `${url}/v2/videos/generate`,
-      '-H',
-      `X-API-Key: ${TEST_KEY}`,
-      '-H',
-      'Content-Type: application/json',
-      '-d',
-      JSON.stringify({
+    const example = await fetch(`${url}/v2/videos/generate`, {
+      method: 'POST',
+      headers: { 'X-API-Key': TEST_KEY, 'Content-Type': 'application/json' },
+      body: JSON.stringify({
         prompt,
         model: 'seedance-2',
         seedanceParams: { duration: 5, resolution: '720p', aspect_ratio: '16:9' },
       }),
-    ]);
-    expect(curl.code).toBe(0);
-    const lines = curl.stdout.split('\n');
-    const httpCode = lines.pop();
-    expect(httpCode).toBe('202');
-    const accepted = JSON.parse(lines.join('\n')) as { jobId: string; status: string };
+    });
+    expect(example.status).toBe(202);
+    const accepted = (await example.json()) as { jobId: string; status: string };
     expect(Object.keys(accepted).sort()).toEqual(['jobId', 'status']);
     expect(accepted.jobId).toMatch(UUID);
     expect(accepted.status).toBe('QUEUED');
