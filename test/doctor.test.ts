@@ -10,6 +10,7 @@ import { estimate } from '../src/domain/pricing.js';
 import { requestHash } from '../src/domain/request-hash.js';
 import { LEDGER_FILE, openSqliteLedger } from '../src/ledger/index.js';
 import { PATH_WITH_THIS_NODE } from './helpers/installed.js';
+import { testDatabase } from './helpers/postgres.js';
 import { TEST_KEY, useSimulator } from './helpers/simulator.js';
 
 const BIN = new URL('../dist/cli.js', import.meta.url).pathname;
@@ -68,7 +69,7 @@ describe('seedance-mcp doctor', () => {
       /^ok .*accepted by http:\/\/127\.0\.0\.1:\d+; balance 4321 credits/,
     );
     expect(result.line('State folder')).toMatch(
-      /^ok .*writable; ledger healthy \(\w+\), 0 credits spent so far, 300 of 300 credits left/,
+      /^ok .*writable; ledger healthy \(sqlite at \S+\/state\/ledger\.db\), 0 credits spent so far, 300 of 300 credits left/,
     );
     expect(result.line('Output folder')).toMatch(/^ok .*\/out: writable/);
     expect(result.line('Allowed folders')).toMatch(/^ok /);
@@ -122,6 +123,25 @@ describe('seedance-mcp doctor', () => {
       /^fail .*\.mcp\.json names "seedance" with the key written in it, in a file usually committed/,
     );
     expect(result.stdout).not.toContain(TEST_KEY);
+  });
+
+  it('with SEEDANCE_LEDGER_URL: checks the PostgreSQL ledger the server would use, not a file', async () => {
+    const sim = await env.start();
+    const database = await testDatabase();
+    try {
+      const home = await tempDir();
+      const result = await doctor({
+        APIFRAME_API_KEY: TEST_KEY,
+        APIFRAME_BASE_URL: sim.url,
+        SEEDANCE_STATE_DIR: join(home, 'state'),
+        SEEDANCE_OUTPUT_DIR: join(home, 'out'),
+        SEEDANCE_LEDGER_URL: database.url,
+      });
+      expect(result.line('State folder')).toMatch(/^ok .*ledger healthy \(postgres at /);
+      expect(result.stdout).not.toContain(LEDGER_FILE);
+    } finally {
+      await database.drop();
+    }
   });
 
   it('with a key Apiframe refuses: a non-zero exit and a line saying so', async () => {

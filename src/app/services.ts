@@ -113,9 +113,9 @@ function fetchers(config: Config, baseUrl: string, transport: TransportKind) {
 
 /**
  * The ledger: PostgreSQL when SEEDANCE_LEDGER_URL names one (hosts sharing it), else SQLite in the state folder;
- * simulate mode keeps its own SQLite ledger apart from the real one.
+ * simulate mode keeps its own SQLite ledger apart from the real one. `doctor` checks the same one the server uses.
  */
-async function openLedger(config: Config, options: LedgerOptions): Promise<Ledger> {
+export async function openLedger(config: Config, options: LedgerOptions): Promise<Ledger> {
   if (config.simulate) return openSqliteLedger(join(simulatedStateDir(config), LEDGER_FILE), options);
   if (config.ledgerUrl === undefined) return openSqliteLedger(join(config.stateDir, LEDGER_FILE), options);
   // Loaded only here, so that a server on the file ledger never loads the PostgreSQL client.

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ApiframeClient } from '../apiframe/client.js';
 import { BACKOFF } from '../apiframe/http.js';
 import { type Config, loadConfig, SETTINGS } from '../app/config.js';
-import { loadPrices } from '../app/services.js';
+import { loadPrices, openLedger } from '../app/services.js';
 import { SeedanceError } from '../core/errors.js';
 import { atLeast } from '../core/node-version.js';
 import { redact, registerSecret } from '../core/redact.js';
@@ -15,7 +15,6 @@ import { REQUIRED_NODE, USER_AGENT } from '../core/version.js';
 import { MODELS } from '../domain/params.js';
 import { describeDrift, type Prices, priceDrift } from '../domain/pricing.js';
 import { realDirs } from '../inputs/local-files.js';
-import { LEDGER_FILE, openSqliteLedger } from '../ledger/index.js';
 import { allClientFiles, type ClientFile, KEY_VARIABLE, startsThisServer } from './clients.js';
 import { parseConfig, readText, serversIn } from './config-files.js';
 import type { CommandContext } from './init.js';
@@ -87,11 +86,9 @@ async function keyCheck(config: Config): Promise<Check> {
 
 async function stateCheck(config: Config): Promise<Check> {
   const label = 'State folder';
-  if (config.simulate)
-    return { status: 'ok', label, detail: 'not used: simulate mode keeps the ledger in memory' };
   const unwritable = await writable(config.stateDir);
   if (unwritable !== undefined) return { status: 'fail', label, detail: unwritable };
-  const ledger = openSqliteLedger(join(config.stateDir, LEDGER_FILE), {
+  const ledger = await openLedger(config, {
     budgetLimit: config.budgetCredits ?? null,
     period: config.budgetPeriod,
   });
@@ -107,7 +104,7 @@ async function stateCheck(config: Config): Promise<Check> {
     return {
       status: 'ok',
       label,
-      detail: `${config.stateDir}: writable; ledger healthy (${health.store}), ${budget.spent} credits spent ${period}, ${cap}`,
+      detail: `${config.stateDir}: writable; ledger healthy (${health.store} at ${health.location}${config.simulate ? ', simulate mode' : ''}), ${budget.spent} credits spent ${period}, ${cap}`,
     };
   } catch (error) {
     return {
@@ -173,7 +170,7 @@ async function pricesCheck(config: Config): Promise<Check> {
 /** Published rates this account's charges disagree with; none in simulate mode or before the ledger exists. */
 async function learnedDrift(config: Config, prices: Prices): Promise<string[]> {
   if (config.simulate || (await writable(config.stateDir)) !== undefined) return [];
-  const ledger = openSqliteLedger(join(config.stateDir, LEDGER_FILE), {
+  const ledger = await openLedger(config, {
     budgetLimit: config.budgetCredits ?? null,
     period: config.budgetPeriod,
   });
