@@ -4,7 +4,7 @@
  * - Every decision is one transaction. A reservation takes a transaction-scoped advisory lock on its request (and on
  *   its key), then, only when it reserves anew, locks the one budget row: the attach check, the budget check and the
  *   new record are one step across all hosts. A job's changes lock its row; a download claim locks its job's row.
- * - A job's own changes follow the same rules as the memory ledger (state.ts applies them to the locked row).
+ * - A job's own changes follow the same rules as the SQLite ledger (rules.ts applyJobUpdate, on the locked row).
  * - Hosts renew a lease row; whether a host is gone is judged by the database's clock (`now()`), never a host's.
  * - The connection lost mid-call: the call fails with LedgerUnavailableError before anything is sent upstream; the
  *   pool connects again on the next call.

@@ -213,7 +213,7 @@ export interface JobLeases {
 }
 
 /**
- * Every method may throw LedgerUnavailableError (ledger/errors.ts) when the store cannot be used (a damaged or
+ * Every method may throw LedgerUnavailableError (core/errors/ledger.ts) when the store cannot be used (a damaged or
  * unreadable database), and LedgerWriteError when a change could not be made durable (disk full, I/O error): in both
  * cases nothing was decided, and nothing must be sent upstream.
  */
