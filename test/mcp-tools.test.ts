@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Progress } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Progress } from '@modelcontextprotocol/sdk/types.js';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { packageAsset } from '../src/core/package-files.js';
+import { AGENT_IDEMPOTENCY_KEY_MAX } from '../src/domain/params.js';
 import { DEFAULT_PRICES } from '../src/domain/pricing.js';
 import { ERROR_META_KEY } from '../src/mcp/server.js';
 import { PREVIEW_MAX_BYTES, PREVIEW_MAX_WIDTH } from '../src/mcp/tools/preview.js';
@@ -467,5 +468,27 @@ describe('list_videos', () => {
       4 * (DEFAULT_PRICES['720p'] ?? Number.NaN),
     ]);
     expect(out.videos.every((v) => v.status === 'completed' && v.path !== null)).toBe(true);
+  });
+
+  it('takes back every next_cursor it gives, even after jobs with the longest idempotency keys', async () => {
+    const h = await start();
+    const prompts = ['first take', 'second take', 'third take'];
+    for (const [i, prompt] of prompts.entries()) {
+      const key = `${'k'.repeat(AGENT_IDEMPOTENCY_KEY_MAX - 1)}${i}`;
+      await h.call('generate_video', { prompt, idempotency_key: key, wait_seconds: 0 });
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: CallToolResult = await h.call('list_videos', {
+        limit: 1,
+        ...(cursor === null ? {} : { cursor }),
+      });
+      expect(page.isError).toBeFalsy();
+      const out = structuredOf<{ videos: { prompt: string }[]; next_cursor: string | null }>(page);
+      seen.push(...out.videos.map((v) => v.prompt));
+      cursor = out.next_cursor;
+    } while (cursor !== null);
+    expect(seen).toEqual([...prompts].reverse());
   });
 });

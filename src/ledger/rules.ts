@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { TERMINAL_STATUSES } from '../apiframe/schemas.js';
 import { InvalidArgumentsError, LedgerValueError } from '../core/errors.js';
 import type { BudgetPeriod } from '../domain/budget.js';
-import { MODELS } from '../domain/params.js';
+import { LIMITS, MODELS } from '../domain/params.js';
 import { type LearnedRate, VARIANTS } from '../domain/pricing.js';
 import { type JobRecord, type JobUpdate, type LedgerStatus, LOCAL_MEMBER } from './types.js';
 
@@ -116,6 +116,12 @@ export function isProcessAlive(owner: string): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/**
+ * The longest cursor encodeCursor makes: a record's time and a key of the longest stored length, every character of
+ * it escaped in the JSON, in base64. What a list accepts back is bounded by it, so no cursor it gave is refused.
+ */
+export const MAX_CURSOR_LENGTH = Math.ceil((2 * LIMITS.idempotencyKey + 40) / 3) * 4;
 
 /** The cursor is the last record's (createdAt, key), so pages stay stable while new jobs arrive. */
 export function encodeCursor(createdAt: string, key: string): string {

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { MAX_CURSOR_LENGTH } from '../../ledger/rules.js';
 import { OPEN_STATUSES } from '../../ledger/types.js';
 import { defineTool } from './define.js';
 import { BudgetOutput, budgetOutput, ledgerStatus, VIDEO_STATUSES, videoStatus } from './shapes.js';
@@ -13,7 +14,7 @@ export const listVideosTool = defineTool({
     status: z.enum(VIDEO_STATUSES).optional(),
     limit: z.int().min(1).max(50).default(10),
     // Where it comes from, the output's next_cursor says by its name.
-    cursor: z.string().max(200).optional(),
+    cursor: z.string().max(MAX_CURSOR_LENGTH).optional(),
   }),
   output: z.object({
     videos: z.array(
