@@ -381,6 +381,9 @@ export async function startMcpHttpServer(app: App, options: HttpServerOptions): 
       // Calls still waiting on a video stop now and answer with their job_id.
       app.drain();
       await allAnswered(DRAIN_GRACE_MS);
+      // Then the process's own work, as on stdio: unanswered submissions get the grace to record their job ids,
+      // downloads stop without leaving .part files; the next start takes over what is left.
+      await app.services.jobs.shutdown(DRAIN_GRACE_MS);
       for (const session of [...sessions.values()]) closeSession(session, 'shutdown');
       options.access.close();
       http.closeAllConnections();
