@@ -202,3 +202,6 @@ export function normaliseJob(raw: RawJob): Job {
     anomalies,
   };
 }
+
+/** Upstream keeps a job's result files about 24 h after completion (Apiframe's spec); past that, they are gone. */
+export const RESULT_RETENTION_MS = 24 * 60 * 60 * 1000;

@@ -15,6 +15,7 @@ import { type Fetcher, guardedFetch } from '../core/guarded-fetch.js';
 import { log } from '../core/log.js';
 import { registerSecret } from '../core/redact.js';
 import { USER_AGENT } from '../core/version.js';
+import { WEBHOOK_EVENTS } from '../domain/params.js';
 import { type Prices, PUBLISHED_PRICES, parsePriceTable } from '../domain/pricing.js';
 import { AssetService } from '../inputs/assets.js';
 import { realDirs } from '../inputs/local-files.js';
@@ -173,8 +174,7 @@ export async function createServices(
   const jobs = new JobService(client, ledger, account, prices, {
     rateBounds: () => catalog.bounds(),
     poll,
-    webhook:
-      webhooks === undefined ? undefined : { url: webhooks.url, events: ['progress', 'completed', 'failed'] },
+    webhook: webhooks === undefined ? undefined : { url: webhooks.url, events: [...WEBHOOK_EVENTS] },
     outputDir: config.outputDir,
     maxDownloadBytes: config.maxDownloadMb * 1024 * 1024,
     downloadTimeoutMs: Math.max(config.timeoutMs, 120_000),

@@ -13,6 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Client, Pool, PoolClient, QueryResultRow } from 'pg';
+import { RESULT_RETENTION_MS } from '../apiframe/schemas.js';
 import { LedgerUnavailableError, UnknownRecordError } from '../core/errors.js';
 import { log } from '../core/log.js';
 import { registerSecret, sanitize } from '../core/redact.js';
@@ -20,10 +21,12 @@ import { DEFAULT_MODEL } from '../domain/params.js';
 import type { LearnedRate } from '../domain/pricing.js';
 import { JOB_CHANNEL, MIGRATION_LOCK, MIGRATIONS } from './postgres-schema.js';
 import {
+  ATTACH_WINDOW_MS,
   applyJobUpdate,
   type ChargeSums,
   credits,
   currentOwner,
+  DOWNLOAD_LEASE_MS,
   decodeCursor,
   decodeTaskCursor,
   encodeCursor,
@@ -49,6 +52,7 @@ import {
   LOCAL_MEMBER,
   type MemberScope,
   type NewTask,
+  OPEN_STATUSES,
   type ReserveOutcome,
   type ReserveRequest,
   type TaskPage,
@@ -56,11 +60,10 @@ import {
   type UploadCacheEntry,
 } from './types.js';
 
-const DAY_MS = 24 * 60 * 60 * 1000;
-const DEFAULT_DOWNLOAD_LEASE_MS = 10 * 60 * 1000;
 /** How long a host counts as alive after its last renewal; renewed every third of it. */
 export const DEFAULT_HOST_LEASE_MS = 15_000;
-const OPEN = ['submitting', 'QUEUED', 'PROCESSING'];
+/** OPEN_STATUSES as a parameter for `status = ANY($n::text[])`. */
+const OPEN = [...OPEN_STATUSES];
 /** How soon the change feed tries again after losing its connection. */
 const RELISTEN_MS = 1_000;
 
@@ -283,7 +286,7 @@ class PostgresLedger implements Ledger {
     this.now = options.now ?? (() => new Date());
     this.owner = options.owner ?? currentOwner();
     this.isOwnerAlive = options.isOwnerAlive ?? isProcessAlive;
-    this.resultRetentionMs = options.resultRetentionMs ?? DAY_MS;
+    this.resultRetentionMs = options.resultRetentionMs ?? RESULT_RETENTION_MS;
     this.hostLeaseMs = options.hostLeaseMs ?? DEFAULT_HOST_LEASE_MS;
     this.leases = new PostgresJobLeases(db, this.owner, this.hostLeaseMs);
   }
@@ -419,7 +422,7 @@ class PostgresLedger implements Ledger {
     requestHash: string,
     now: Date,
   ): Promise<JobRow | undefined> {
-    const since = new Date(now.getTime() - (this.options.attachWindowMs ?? DAY_MS));
+    const since = new Date(now.getTime() - (this.options.attachWindowMs ?? ATTACH_WINDOW_MS));
     const rows = await query<JobRow>(
       `SELECT * FROM seedance_jobs
        WHERE member = $1 AND request_hash = $2 AND NOT discovered
@@ -568,7 +571,7 @@ class PostgresLedger implements Ledger {
         `INSERT INTO seedance_download_claims (job_id, owner, until)
          VALUES ($1, $2, now() + $3 * interval '1 millisecond')
          ON CONFLICT (job_id) DO UPDATE SET owner = excluded.owner, until = excluded.until`,
-        [jobId, this.owner, this.options.downloadLeaseMs ?? DEFAULT_DOWNLOAD_LEASE_MS],
+        [jobId, this.owner, this.options.downloadLeaseMs ?? DOWNLOAD_LEASE_MS],
       );
       return { kind: 'claimed' };
     });

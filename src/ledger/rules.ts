@@ -9,7 +9,7 @@ import { InvalidArgumentsError, LedgerValueError } from '../core/errors.js';
 import type { BudgetPeriod } from '../domain/budget.js';
 import { LIMITS, MODELS } from '../domain/params.js';
 import { type LearnedRate, VARIANTS } from '../domain/pricing.js';
-import { type JobRecord, type JobUpdate, type LedgerStatus, LOCAL_MEMBER } from './types.js';
+import { type JobRecord, type JobUpdate, type LedgerStatus, LOCAL_MEMBER, OPEN_STATUSES } from './types.js';
 
 const STATUS_RANK: Record<LedgerStatus, number> = {
   submitting: 0,
@@ -222,3 +222,10 @@ export function newRecord(
     updatedAt: at,
   };
 }
+
+/** How long after completion an identical request still attaches to its job instead of paying again. */
+export const ATTACH_WINDOW_MS = 24 * 60 * 60 * 1000;
+/** How long a download claim of a process on another host holds before another may take it over. */
+export const DOWNLOAD_LEASE_MS = 10 * 60 * 1000;
+/** OPEN_STATUSES as an SQL list, for `status IN ...`. */
+export const OPEN_STATUSES_SQL = `(${[...OPEN_STATUSES].map((s) => `'${s}'`).join(', ')})`;

@@ -28,6 +28,7 @@ import {
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { RESULT_RETENTION_MS } from '../apiframe/schemas.js';
 import {
   LedgerBusyError,
   LedgerUnavailableError,
@@ -39,10 +40,12 @@ import { log } from '../core/log.js';
 import { DEFAULT_MODEL } from '../domain/params.js';
 import type { LearnedRate } from '../domain/pricing.js';
 import {
+  ATTACH_WINDOW_MS,
   applyJobUpdate,
   type ChargeSums,
   credits,
   currentOwner,
+  DOWNLOAD_LEASE_MS,
   decodeCursor,
   decodeTaskCursor,
   encodeCursor,
@@ -52,6 +55,7 @@ import {
   learnedRatesFrom,
   memberKey,
   newRecord,
+  OPEN_STATUSES_SQL,
   periodKey,
   periodStart,
   taskExpiry,
@@ -78,8 +82,6 @@ import {
 export const LEDGER_FILE = 'ledger.db';
 export const IN_MEMORY = ':memory:';
 
-const DAY_MS = 24 * 60 * 60 * 1000;
-const DEFAULT_DOWNLOAD_LEASE_MS = 10 * 60 * 1000;
 const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
 const SQLITE_HEADER = 'SQLite format 3\0';
 
@@ -114,7 +116,6 @@ const SELECT_JOB = `SELECT j.*, (
   SELECT json_group_array(json_object('kind', kind, 'path', path, 'bytes', bytes, 'sha256', sha256, 'url', url))
   FROM (SELECT * FROM downloads d WHERE d.job_key = j.key ORDER BY kind DESC)
 ) AS files FROM jobs j`;
-const OPEN_STATUSES_SQL = `('submitting', 'QUEUED', 'PROCESSING')`;
 
 export interface SqliteLedger extends Ledger {
   /**
@@ -152,9 +153,9 @@ class SqliteStore implements SqliteLedger {
     this.now = options.now ?? (() => new Date());
     this.owner = options.owner ?? currentOwner();
     this.isOwnerAlive = options.isOwnerAlive ?? isProcessAlive;
-    this.leaseMs = options.downloadLeaseMs ?? DEFAULT_DOWNLOAD_LEASE_MS;
-    this.attachWindowMs = options.attachWindowMs ?? DAY_MS;
-    this.resultRetentionMs = options.resultRetentionMs ?? DAY_MS;
+    this.leaseMs = options.downloadLeaseMs ?? DOWNLOAD_LEASE_MS;
+    this.attachWindowMs = options.attachWindowMs ?? ATTACH_WINDOW_MS;
+    this.resultRetentionMs = options.resultRetentionMs ?? RESULT_RETENTION_MS;
     this.makeKey = options.makeKey ?? (() => `seedance-mcp-${randomUUID()}`);
     this.busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
     try {

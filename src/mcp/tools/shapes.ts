@@ -6,7 +6,7 @@
 import { pathToFileURL } from 'node:url';
 import * as z from 'zod';
 import type { Balance } from '../../apiframe/account.js';
-import type { Job } from '../../apiframe/schemas.js';
+import { type Job, RESULT_RETENTION_MS } from '../../apiframe/schemas.js';
 import { BUDGET_PERIODS } from '../../domain/budget.js';
 import type { BudgetSnapshot, DownloadedFile, JobRecord, LedgerStatus } from '../../ledger/types.js';
 
@@ -107,9 +107,6 @@ export const VideoOutput = z.object({
   warnings: z.array(z.string()),
 });
 export type VideoOutput = z.output<typeof VideoOutput>;
-
-/** Upstream keeps result files about 24 h after completion (Apiframe's spec). */
-const RESULT_RETENTION_MS = 24 * 60 * 60 * 1000;
 
 function fileOutput(file: DownloadedFile | undefined): z.output<typeof FileOutput> | null {
   if (file === undefined) return null;
