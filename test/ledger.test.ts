@@ -8,13 +8,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LedgerValueError } from '../src/core/errors.js';
+import { InvalidCursorError, LedgerValueError } from '../src/core/errors.js';
 import { WireSeedanceParams, wireBody } from '../src/domain/params.js';
 import { estimate, PUBLISHED_RATES, reservation } from '../src/domain/pricing.js';
 import { requestHash } from '../src/domain/request-hash.js';
 import { createMemoryLedger, LEDGER_FILE, openSqliteLedger } from '../src/ledger/index.js';
 import { openPostgresLedger } from '../src/ledger/postgres-store.js';
-import { BadTaskCursorError } from '../src/ledger/rules.js';
 import type {
   DownloadedFile,
   JobUpdate,
@@ -504,7 +503,7 @@ describe.each(stores)('%s ledger', (name, openStore) => {
     expect((await ledger.listTasks('alice', 10)).tasks.map((t) => t.taskId)).toEqual(['hers']);
     expect(await ledger.listTasks('bob', 10)).toEqual({ tasks: [], nextCursor: null });
     for (const forged of ['nope', Buffer.from('["jobs",1]').toString('base64url')]) {
-      await expect(ledger.listTasks('', 2, forged)).rejects.toBeInstanceOf(BadTaskCursorError);
+      await expect(ledger.listTasks('', 2, forged)).rejects.toBeInstanceOf(InvalidCursorError);
     }
   });
 

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { TERMINAL_STATUSES } from '../apiframe/schemas.js';
-import { InvalidArgumentsError, LedgerValueError } from '../core/errors.js';
+import { InvalidCursorError, LedgerValueError } from '../core/errors.js';
 import type { BudgetPeriod } from '../domain/budget.js';
 import { LIMITS, MODELS } from '../domain/params.js';
 import { type LearnedRate, VARIANTS } from '../domain/pricing.js';
@@ -137,10 +137,7 @@ export function decodeCursor(cursor: string): { createdAt: string; key: string }
   } catch {
     // reported below
   }
-  throw new InvalidArgumentsError(
-    [{ field: 'cursor', message: 'not a cursor this server returned' }],
-    'Pass next_cursor from the previous list_videos result exactly, or leave cursor out for the first page.',
-  );
+  throw new InvalidCursorError();
 }
 
 /** A store's sums of charges by model and variant, as its query answers them. */
@@ -171,9 +168,6 @@ export function learnedRatesFrom(rows: readonly ChargeSums[]): LearnedRate[] {
   return rates;
 }
 
-/** A tasks/list cursor that this ledger did not return. */
-export class BadTaskCursorError extends Error {}
-
 /** A task cursor is the last task's place in the order tasks were made (its `seq`), so pages stay stable. */
 export function encodeTaskCursor(seq: number): string {
   return Buffer.from(JSON.stringify(['tasks', seq])).toString('base64url');
@@ -187,7 +181,7 @@ export function decodeTaskCursor(cursor: string): number {
   } catch {
     // reported below
   }
-  throw new BadTaskCursorError('not a cursor this server returned');
+  throw new InvalidCursorError();
 }
 
 /** When a task made at `createdAt` with this TTL stops being answered for. */

@@ -278,7 +278,7 @@ export interface Ledger {
   getTask(taskId: string, member: string): Promise<TaskRecord | undefined>;
   /**
    * The member's live tasks, newest first, `limit` a page. A cursor this ledger did not return is refused
-   * (BadTaskCursorError).
+   * (InvalidCursorError).
    */
   listTasks(member: string, limit: number, cursor?: string): Promise<TaskPage>;
   /** Marks the member's live task cancelled, once: false when it already was, or is not theirs, or is gone. */

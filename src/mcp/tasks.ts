@@ -26,9 +26,9 @@ import {
 import { TERMINAL_STATUSES } from '../apiframe/schemas.js';
 import type { Services } from '../app/services.js';
 import type { Session } from '../app/session.js';
+import { InvalidCursorError } from '../core/errors.js';
 import { log } from '../core/log.js';
 import { DEFAULT_POLL } from '../jobs/feed/schedule.js';
-import { BadTaskCursorError } from '../ledger/rules.js';
 import type { JobRecord, TaskPage, TaskRecord } from '../ledger/types.js';
 import { type VideoOutput, videoStatus } from './tools/shapes.js';
 import { videoAnswer } from './tools/video-result.js';
@@ -253,7 +253,7 @@ export class LedgerTaskStore implements TaskStore {
     try {
       page = await this.services.ledger.listTasks(this.member, TASKS_PER_PAGE, cursor);
     } catch (error) {
-      if (error instanceof BadTaskCursorError)
+      if (error instanceof InvalidCursorError)
         throw new McpError(ErrorCode.InvalidParams, 'Invalid cursor: pass nextCursor exactly as returned.');
       throw error;
     }
