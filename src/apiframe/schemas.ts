@@ -11,12 +11,13 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
 export const JobAcceptedSchema = z.looseObject({
-  jobId: z.string().min(1),
+  // The spec's job ids are UUIDs; get_video and the webhook receiver accept nothing else, so nothing else is kept.
+  jobId: z.uuid(),
   status: z.enum(JOB_STATUSES),
 });
 
 export const JobSchema = z.looseObject({
-  id: z.string().min(1),
+  id: z.uuid(),
   status: z.enum(JOB_STATUSES),
   model: z.string().optional(),
   progress: z.number().nullable().optional(),
