@@ -226,7 +226,7 @@ export class HttpClient {
  * key may hold anything (a newline, a NUL, an emoji) that fetch refuses in a header or silently trims; the digest is
  * the same on every retry and in every process, so a repeat still finds the original job.
  */
-export function headerSafeKey(key: string): string {
+function headerSafeKey(key: string): string {
   return /^[\x21-\x7e]+$/.test(key)
     ? key
     : `seedance-mcp-sha256-${createHash('sha256').update(key).digest('hex')}`;
@@ -279,7 +279,7 @@ function sendStreamed(
 }
 
 /** No answer of Apiframe's comes near this; a body that does is cut off rather than held in memory. */
-export const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
 
 /** The body as text, or undefined once it passes `max` bytes: an endless body must not fill the memory. */
 async function readCapped(response: globalThis.Response, max: number): Promise<string | undefined> {

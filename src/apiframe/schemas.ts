@@ -154,7 +154,7 @@ function httpUrl(value: string, what: string, anomalies: string[]): string | und
   return undefined;
 }
 
-export function normaliseResult(raw: unknown, anomalies: string[] = []): JobResult | undefined {
+function normaliseResult(raw: unknown, anomalies: string[] = []): JobResult | undefined {
   if (raw === undefined || raw === null) return undefined;
   const bytes = Buffer.byteLength(JSON.stringify(raw) ?? '');
   let kept = raw;

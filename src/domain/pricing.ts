@@ -67,7 +67,7 @@ export interface Estimate {
   charges?: number;
 }
 
-export function variantOf(params: Pick<PricedParams, 'resolution' | 'reference_video_urls'>): Variant {
+function variantOf(params: Pick<PricedParams, 'resolution' | 'reference_video_urls'>): Variant {
   return (params.reference_video_urls?.length ?? 0) > 0 ? `${params.resolution}-refvid` : params.resolution;
 }
 
@@ -80,7 +80,7 @@ export interface RateBook {
 }
 
 /** The rate of a model's variant when one is known: published first (the user's file can correct it), then learned. */
-export function knownRate(
+function knownRate(
   model: Model,
   variant: Variant,
   book: RateBook,
@@ -229,10 +229,7 @@ export function parsePriceTable(json: unknown, base: Prices = PUBLISHED_PRICES):
 export type PlannedPrice = PricedParams & { count: number };
 
 /** The plan's total, or undefined when a video in it has no known rate. */
-export function planTotal(
-  plan: readonly PlannedPrice[],
-  rates: RateBook = PUBLISHED_RATES,
-): number | undefined {
+function planTotal(plan: readonly PlannedPrice[], rates: RateBook = PUBLISHED_RATES): number | undefined {
   let total = 0;
   for (const video of plan) {
     const known = knownEstimate(video, rates);

@@ -5,7 +5,7 @@
 const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])$/i;
 const SLUG_MAX = 48;
 
-export function promptSlug(prompt: string): string {
+function promptSlug(prompt: string): string {
   const words = prompt
     .normalize('NFKD')
     .replace(/[\u0300-\u036f]/g, '')

@@ -114,7 +114,7 @@ export interface JobServiceOptions {
  * A creditCost over this many times the estimate is taken for an upstream error, not a price: the most a price
  * table change or a reference video (x2) could explain is far below it.
  */
-export const COST_ANOMALY_FACTOR = 10;
+const COST_ANOMALY_FACTOR = 10;
 
 /**
  * A poll as the ledger records it. `estimate` is the record's (null for a job found upstream): a creditCost wildly

@@ -61,7 +61,7 @@ import {
 } from './types.js';
 
 /** How long a host counts as alive after its last renewal; renewed every third of it. */
-export const DEFAULT_HOST_LEASE_MS = 15_000;
+const DEFAULT_HOST_LEASE_MS = 15_000;
 /** OPEN_STATUSES as a parameter for `status = ANY($n::text[])`. */
 const OPEN = [...OPEN_STATUSES];
 /** How soon the change feed tries again after losing its connection. */

@@ -117,7 +117,7 @@ const SELECT_JOB = `SELECT j.*, (
   FROM (SELECT * FROM downloads d WHERE d.job_key = j.key ORDER BY kind DESC)
 ) AS files FROM jobs j`;
 
-export interface SqliteLedger extends Ledger {
+interface SqliteLedger extends Ledger {
   /**
    * Runs `work`, and every change it makes through this ledger, as one transaction instead of one each: for a caller
    * that has the ledger to itself and many changes to make (seeding a bench's history). Nothing else may use the

@@ -126,7 +126,7 @@ function recoveryFor(error: SeedanceError, session: Session): string {
 /** Where an error result carries the error's code and details, for client programs (the model reads the text). */
 export const ERROR_META_KEY = 'seedance-mcp/error';
 /** Where a result made for an HTTP member names them. */
-export const MEMBER_META_KEY = 'seedance-mcp/member';
+const MEMBER_META_KEY = 'seedance-mcp/member';
 
 function errorResult(error: unknown, toolName: string, session: Session): CallToolResult {
   if (error instanceof SeedanceError) {
@@ -188,7 +188,7 @@ function withDownloadLinks(answer: CallToolResult, link: (path: string) => strin
 }
 
 /** A tool's result as the client receives it. */
-export function presentResult(result: ToolResult<unknown>, session: Session): CallToolResult {
+function presentResult(result: ToolResult<unknown>, session: Session): CallToolResult {
   const answer: CallToolResult = {
     content: [{ type: 'text', text: result.text }, ...(result.content ?? [])],
     structuredContent: result.structured as Record<string, unknown>,

@@ -10,7 +10,7 @@ import { basename, dirname, extname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
 /** Upstream keeps result files about 24 h; the links last as long. */
-export const FILE_LINK_TTL_MS = 24 * 60 * 60 * 1000;
+const FILE_LINK_TTL_MS = 24 * 60 * 60 * 1000;
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.mp4': 'video/mp4',

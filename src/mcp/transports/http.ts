@@ -73,7 +73,7 @@ interface OpenSession {
 
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
 
-export function isLoopbackHost(host: string): boolean {
+function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
@@ -96,7 +96,7 @@ function rpcError(res: ServerResponse, status: number, code: number, message: st
   sendJson(res, status, { jsonrpc: '2.0', id: null, error: { code, message } }, headers);
 }
 
-export async function startMcpHttpServer(app: App, options: HttpServerOptions): Promise<McpHttpServer> {
+async function startMcpHttpServer(app: App, options: HttpServerOptions): Promise<McpHttpServer> {
   const sessions = new Map<string, OpenSession>();
   const inFlight = new Map<string, number>();
   /** One promise per POST being answered, settled when its response closes: what a drain waits for. */

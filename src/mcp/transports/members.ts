@@ -56,7 +56,7 @@ export interface Access {
   close(): void;
 }
 
-export function hashToken(token: string): Buffer {
+function hashToken(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
 }
 
