@@ -4,6 +4,7 @@
  * which Node is needed. It imports only core/node-version.ts (bundled in, itself import-free), so any Node runs it.
  */
 
+import module from 'node:module';
 import { atLeast } from './core/node-version.js';
 
 /** From package.json's `engines` at build time (scripts/build.mjs). */
@@ -26,6 +27,10 @@ process.emitWarning = function emitUnlessSqlite(this: unknown, warning: string |
   if (text.startsWith('SQLite is an experimental feature')) return;
   Reflect.apply(emitWarning, process, [warning, ...rest]);
 } as typeof process.emitWarning;
+
+// The bundle is large (the SDK, zod, the media and database clients): Node's on-disk compile cache (22.1+) spares
+// every start after the first from compiling it again. Where the cache cannot be written, Node just compiles.
+module.enableCompileCache?.();
 
 /** Beside this file in dist/; a name in a variable, so that the bundler leaves the import to run time. */
 const server = './server.js';
