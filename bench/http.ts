@@ -6,10 +6,10 @@
  * the simulator sends webhooks (polling is then only the safety net).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { freePort } from '../test/helpers/ports.js';
 import {
   BIN,
   benchSimulator,
@@ -88,15 +88,6 @@ async function load(
     await Promise.all(clients.map((c) => c.close()));
   }
   return times;
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const address = probe.address();
-  await new Promise((resolve) => probe.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
 
 export async function httpFigures(): Promise<Row[]> {

@@ -4,24 +4,14 @@
  * never comes still leaves polling to finish the job.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import type { VideoOutput } from '../src/mcp/tools/shapes.js';
 import { webhookSignature } from '../src/simulator/webhooks.js';
 import { useHttpBinary } from './helpers/http.js';
 import { structuredOf, textOf } from './helpers/mcp.js';
+import { freePort } from './helpers/ports.js';
 import { TEST_KEY, useSimulator } from './helpers/simulator.js';
-
-/** A port free now, for a server that must know its public URL before it listens. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const address = probe.address();
-  await new Promise((resolve) => probe.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 describe('webhooks (seedance-mcp --http with SEEDANCE_PUBLIC_URL)', () => {
   const env = useSimulator({ queuedMs: 0, processingMs: 300, assetProcessingMs: 0 });
